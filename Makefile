@@ -1,0 +1,60 @@
+# Everything installs itself: a fresh clone needs only python3, pip and git.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: help demo dev test test-slow test-all lint bench clean
+
+help:
+	@echo "make demo       run the metapipeline job on the FreshCart sample, offline"
+	@echo "make dev        open the Dagster UI on the sandbox (http://127.0.0.1:3000)"
+	@echo "make test       the fast test suite"
+	@echo "make test-slow  the slow end-to-end tests (real dbt, Dagster runs)"
+	@echo "make lint       ruff and mypy"
+	@echo "make bench      benchmarks that print figures beside their baselines"
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/metapipeline demo
+
+dev: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/metapipeline dev
+
+test: $(VENV)/.synced
+	$(BIN)/pytest -q
+
+test-slow: $(VENV)/.synced
+	$(BIN)/pytest -q -m slow
+
+test-all: $(VENV)/.synced
+	$(BIN)/pytest -q -m ''
+
+lint: $(VENV)/.synced
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(VENV)/.synced
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf .sandbox .dagster_home .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""dbt: manifest loading and validation, the relation index, run history."""

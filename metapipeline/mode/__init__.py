@@ -1,0 +1,1 @@
+"""Mode: the HTTP client, typed models and the workspace snapshot."""

@@ -1,0 +1,128 @@
+"""The workspace snapshot: everything later steps need from Mode, and whether it is complete."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from metapipeline.mode.client import ModeAPIError, ModeClient, ModeNotFound
+from metapipeline.mode.models import Creator, DataSource, Definition, Query, Report, Space
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestionProblem:
+    """Something that could not be read; `what` names it for a person (e.g. "space 75737b70402e")."""
+
+    what: str
+    error: str
+
+
+@dataclass
+class WorkspaceSnapshot:
+    workspace: str
+    taken_at: str
+    spaces: list[Space] = field(default_factory=list)
+    reports: list[Report] = field(default_factory=list)
+    data_sources: list[DataSource] = field(default_factory=list)
+    definitions: list[Definition] = field(default_factory=list)
+    creators: dict[str, Creator] = field(default_factory=dict)
+    failures: list[IngestionProblem] = field(default_factory=list)
+    deleted_during_run: list[str] = field(default_factory=list)
+    requests_sent: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """True only when every space, report and query list was read."""
+        return not self.failures
+
+    @property
+    def queries(self) -> list[Query]:
+        return [q for r in self.reports for q in r.queries]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "spaces": len(self.spaces),
+            "reports": len(self.reports),
+            "archived_reports": sum(r.archived for r in self.reports),
+            "queries": len(self.queries),
+            "data_sources": len(self.data_sources),
+            "definitions": len(self.definitions),
+            "creators": len(self.creators),
+            "failures": len(self.failures),
+            "deleted_during_run": len(self.deleted_during_run),
+        }
+
+
+def take_snapshot(
+    client: ModeClient, *, max_workers: int = 4, progress: Callable[[str], None] = log.info
+) -> WorkspaceSnapshot:
+    """Read the whole workspace. Failures are collected, never raised, so the caller sees all of them."""
+    snapshot = WorkspaceSnapshot(workspace=client.workspace, taken_at=datetime.now(UTC).isoformat())
+    sent_before = client.requests_sent
+
+    def attempt(what: str, read: Callable[[], list]) -> list:
+        try:
+            return read()
+        except ModeAPIError as exc:
+            snapshot.failures.append(IngestionProblem(what, str(exc)))
+            return []
+
+    snapshot.spaces = attempt(
+        "spaces",
+        lambda: [Space.from_api(s) for s in client.paginate(client.workspace_path("spaces"), "spaces", {"filter": "all"})],
+    )
+    snapshot.data_sources = attempt(
+        "data sources",
+        lambda: [DataSource.from_api(d) for d in client.list_embedded(client.workspace_path("data_sources"), "data_sources")],
+    )
+    snapshot.definitions = attempt(
+        "definitions",
+        lambda: [Definition.from_api(d) for d in client.list_embedded(client.workspace_path("definitions"), "definitions")],
+    )
+    progress(f"{len(snapshot.spaces)} spaces, {len(snapshot.data_sources)} data sources, {len(snapshot.definitions)} definitions")
+
+    def reports_of(space: Space) -> list[Report]:
+        path = client.workspace_path("spaces", space.token, "reports")
+        return attempt(f"space {space.token} ({space.name})", lambda: [Report.from_api(r, space.token) for r in client.paginate(path, "reports")])
+
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        reports = [r for batch in pool.map(reports_of, snapshot.spaces) for r in batch]
+        progress(f"{len(reports)} reports listed; reading their queries")
+        with_queries = list(pool.map(lambda r: _with_queries(client, r, snapshot), reports))
+    snapshot.reports = [r for r in with_queries if r is not None]
+
+    usernames = sorted({r.creator_username for r in snapshot.reports if r.creator_username})
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        for creator in pool.map(lambda u: _creator(client, u), usernames):
+            if creator is not None:
+                snapshot.creators[creator.username] = creator
+    snapshot.requests_sent = client.requests_sent - sent_before
+    progress(f"snapshot {'complete' if snapshot.complete else 'INCOMPLETE'}: {snapshot.counts()}")
+    return snapshot
+
+
+def _with_queries(client: ModeClient, report: Report, snapshot: WorkspaceSnapshot) -> Report | None:
+    path = client.workspace_path("reports", report.token, "queries")
+    try:
+        queries = tuple(Query.from_api(q, report.token) for q in client.list_embedded(path, "queries"))
+    except ModeNotFound:
+        snapshot.deleted_during_run.append(report.token)
+        return None
+    except ModeAPIError as exc:
+        snapshot.failures.append(IngestionProblem(f"queries of report {report.token} ({report.name})", str(exc)))
+        return report
+    return replace(report, queries=queries)
+
+
+def _creator(client: ModeClient, username: str) -> Creator | None:
+    # An owner we cannot look up only costs a name in a PR table; it is not missing evidence.
+    try:
+        return Creator.from_api(client.get(username))
+    except ModeAPIError as exc:
+        log.warning("could not read Mode user %s: %s", username, exc)
+        return None

@@ -1,0 +1,1 @@
+"""Dagster ops, graphs, jobs and resources: the only package that imports dagster."""

@@ -1,0 +1,28 @@
+"""A short human summary of a run's inputs and decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from metapipeline.dbt.manifest import count_resources
+from metapipeline.mode.snapshot import WorkspaceSnapshot
+
+
+def platform_summary(snapshot: WorkspaceSnapshot, manifest: dict[str, Any]) -> dict[str, Any]:
+    mode_counts = snapshot.counts()
+    dbt_counts = count_resources(manifest)
+    return {
+        "mode workspace": snapshot.workspace,
+        "mode snapshot complete": snapshot.complete,
+        "spaces": mode_counts["spaces"],
+        "reports": mode_counts["reports"],
+        "archived reports": mode_counts["archived_reports"],
+        "queries": mode_counts["queries"],
+        "definitions": mode_counts["definitions"],
+        "mode requests": snapshot.requests_sent,
+        "dbt models": dbt_counts.get("model", 0),
+        "dbt sources": dbt_counts.get("source", 0),
+        "dbt seeds": dbt_counts.get("seed", 0),
+        "dbt snapshots": dbt_counts.get("snapshot", 0),
+        "dbt exposures": dbt_counts.get("exposure", 0),
+    }
