@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource, EnvVar, Failure
+from pydantic import Field
 
 from metapipeline.dbt.manifest import read_manifest
 from metapipeline.mode.client import ModeClient
@@ -17,33 +18,36 @@ DEFAULT_MODE_HOST = "https://app.mode.com"
 class ModeResource(ConfigurableResource):
     """A Mode workspace reached with an API token and secret."""
 
-    host: str = DEFAULT_MODE_HOST
+    host: str | None = Field(default=None, description="Default: $MODE_HOST, else https://app.mode.com")
     workspace: str
     token: str
     secret: str
     requests_per_second: float = 4.0
 
     def client(self) -> ModeClient:
+        host = self.host or os.environ.get("MODE_HOST") or DEFAULT_MODE_HOST
         return ModeClient(
-            self.host, self.workspace, self.token, self.secret, requests_per_second=self.requests_per_second
+            host, self.workspace, self.token, self.secret, requests_per_second=self.requests_per_second
         )
 
 
 class DbtManifestResource(ConfigurableResource):
     """A dbt project to parse through dagster-dbt, or a ready manifest.json."""
 
-    project_dir: str | None = None
-    manifest_path: str | None = None
+    project_dir: str | None = Field(default=None, description="Default: $DBT_PROJECT_DIR")
+    manifest_path: str | None = Field(default=None, description="Default: $DBT_MANIFEST_PATH")
 
     def load_manifest(self) -> dict[str, Any]:
-        if self.manifest_path:
-            return read_manifest(self.manifest_path)
-        if not self.project_dir:
+        manifest_path = self.manifest_path or os.environ.get("DBT_MANIFEST_PATH")
+        if manifest_path:
+            return read_manifest(manifest_path)
+        project = self.project_dir or os.environ.get("DBT_PROJECT_DIR")
+        if not project:
             raise Failure("No dbt project configured: set DBT_PROJECT_DIR (a dbt project) or DBT_MANIFEST_PATH.")
         # dagster_dbt imports dbt-core (seconds): only pay for it when a parse is needed.
         from dagster_dbt import DbtCliResource
 
-        project_dir = Path(self.project_dir)
+        project_dir = Path(project)
         target_path = project_dir / "target"
         invocation = DbtCliResource(project_dir=str(project_dir)).cli(
             ["parse", "--quiet"], target_path=target_path, raise_on_error=False
@@ -54,16 +58,12 @@ class DbtManifestResource(ConfigurableResource):
         return read_manifest(target_path / "manifest.json")
 
 
-def resources_from_environment() -> dict[str, Any]:
+def default_resources() -> dict[str, Any]:
     return {
         "mode": ModeResource(
-            host=os.environ.get("MODE_HOST", DEFAULT_MODE_HOST),
             workspace=EnvVar("MODE_WORKSPACE"),
             token=EnvVar("MODE_TOKEN"),
             secret=EnvVar("MODE_SECRET"),
         ),
-        "dbt": DbtManifestResource(
-            project_dir=os.environ.get("DBT_PROJECT_DIR"),
-            manifest_path=os.environ.get("DBT_MANIFEST_PATH"),
-        ),
+        "dbt": DbtManifestResource(),
     }

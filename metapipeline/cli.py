@@ -1,0 +1,93 @@
+"""`metapipeline ...` commands: the sandbox, the demo, the dev UI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path(".sandbox")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="metapipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sandbox = commands.add_parser("sandbox", help="start the loopback emulators and print their environment")
+    _sandbox_options(sandbox)
+    sandbox.add_argument("--env-file", type=Path, help="also write the environment to this file")
+
+    demo = commands.add_parser("demo", help="run the metapipeline job on the sample platform, offline")
+    _sandbox_options(demo)
+
+    dev = commands.add_parser("dev", help="open the Dagster UI on the sandbox")
+    _sandbox_options(dev)
+    dev.add_argument("--port", type=int, default=3000)
+
+    args = parser.parse_args(argv)
+    return {"sandbox": _run_sandbox, "demo": _run_demo, "dev": _run_dev}[args.command](args)
+
+
+def _sandbox_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where the sandbox keeps its state")
+    parser.add_argument(
+        "--faults",
+        action="append",
+        default=[],
+        metavar="EMULATOR:SETTINGS",
+        help="fault injection, e.g. mode:latency_ms=25,rate_429=0.2,rate_5xx=0.1 (repeatable)",
+    )
+    parser.add_argument(
+        "--mode-rate-limit", default="40/10", metavar="N/SECONDS", help="Mode's per-user limit; 'off' disables it"
+    )
+
+
+def _start_sandbox(args: argparse.Namespace):
+    from metapipeline.sandbox.platform import start_sample_sandbox
+
+    return start_sample_sandbox(args.data_dir, faults=args.faults, mode_rate_limit=args.mode_rate_limit)
+
+
+def _run_sandbox(args: argparse.Namespace) -> int:
+    with _start_sandbox(args) as sandbox:
+        exports = "\n".join(f"export {key}={value}" for key, value in sorted(sandbox.env().items()))
+        if args.env_file:
+            args.env_file.write_text(exports + "\n")
+        print(exports, flush=True)
+        print("# sandbox running; Ctrl-C stops it", file=sys.stderr, flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    with _start_sandbox(args) as sandbox:
+        os.environ.update(sandbox.env())
+        from metapipeline.orchestration.demo import run_demo
+
+        return run_demo(sandbox_dir=args.data_dir)
+
+
+def _run_dev(args: argparse.Namespace) -> int:
+    with _start_sandbox(args) as sandbox:
+        env = {**os.environ, **sandbox.env()}
+        command = ["dagster", "dev", "-m", "metapipeline.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
+        print(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it and the sandbox)", flush=True)
+        process = subprocess.Popen(command, env=env)
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            process.send_signal(signal.SIGINT)
+            return process.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
