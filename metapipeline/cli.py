@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where the sandbox keeps its state")
+    parser.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where the sandbox keeps its state"
+    )
     parser.add_argument(
         "--faults",
         action="append",
@@ -42,7 +45,10 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
         help="fault injection, e.g. mode:latency_ms=25,rate_429=0.2,rate_5xx=0.1 (repeatable)",
     )
     parser.add_argument(
-        "--mode-rate-limit", default="40/10", metavar="N/SECONDS", help="Mode's per-user limit; 'off' disables it"
+        "--mode-rate-limit",
+        default="40/10",
+        metavar="N/SECONDS",
+        help="Mode's per-user limit; 'off' disables it",
     )
 
 
@@ -61,10 +67,8 @@ def _run_sandbox(args: argparse.Namespace) -> int:
         print("# sandbox running; Ctrl-C stops it", file=sys.stderr, flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 
@@ -79,7 +83,16 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _run_dev(args: argparse.Namespace) -> int:
     with _start_sandbox(args) as sandbox:
         env = {**os.environ, **sandbox.env()}
-        command = ["dagster", "dev", "-m", "metapipeline.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
+        command = [
+            "dagster",
+            "dev",
+            "-m",
+            "metapipeline.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(args.port),
+        ]
         print(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it and the sandbox)", flush=True)
         process = subprocess.Popen(command, env=env)
         try:

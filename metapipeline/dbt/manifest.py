@@ -16,7 +16,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         with path.open() as f:
             manifest = json.load(f)
     except FileNotFoundError:
-        raise FileNotFoundError(f"dbt manifest not found at {path}: run `dbt parse` or fix DBT_MANIFEST_PATH") from None
+        raise FileNotFoundError(
+            f"dbt manifest not found at {path}: run `dbt parse` or fix DBT_MANIFEST_PATH"
+        ) from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"dbt manifest {path} is not valid JSON ({exc})") from None
     if not isinstance(manifest, dict) or "nodes" not in manifest:

@@ -117,19 +117,26 @@ class ModeClient:
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.request("GET", path, params)
 
-    def list_embedded(self, path: str, key: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def list_embedded(
+        self, path: str, key: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """An unpaginated HAL list (queries, data sources, definitions)."""
         return list(self.get(path, params).get("_embedded", {}).get(key) or [])
 
     def paginate(
-        self, path: str, key: str, params: dict[str, Any] | None = None, per_page: int = 100, max_pages: int = 10_000
+        self,
+        path: str,
+        key: str,
+        params: dict[str, Any] | None = None,
+        per_page: int = 100,
+        max_pages: int = 10_000,
     ) -> Iterator[dict[str, Any]]:
         """Walk `page=1,2,...` until an empty or missing page, or a page with nothing new.
 
         Mode sends no next links, and a server that ignores `page` repeats page one forever:
         stopping on a page of already-seen tokens keeps that from looping.
         """
-        seen: set[str] = set()
+        seen: set[Any] = set()
         for page in range(1, max_pages + 1):
             items = self.list_embedded(path, key, {**(params or {}), "page": page, "per_page": per_page})
             fresh = [item for item in items if item.get("token") not in seen]

@@ -74,21 +74,35 @@ def take_snapshot(
 
     snapshot.spaces = attempt(
         "spaces",
-        lambda: [Space.from_api(s) for s in client.paginate(client.workspace_path("spaces"), "spaces", {"filter": "all"})],
+        lambda: [
+            Space.from_api(s)
+            for s in client.paginate(client.workspace_path("spaces"), "spaces", {"filter": "all"})
+        ],
     )
     snapshot.data_sources = attempt(
         "data sources",
-        lambda: [DataSource.from_api(d) for d in client.list_embedded(client.workspace_path("data_sources"), "data_sources")],
+        lambda: [
+            DataSource.from_api(d)
+            for d in client.list_embedded(client.workspace_path("data_sources"), "data_sources")
+        ],
     )
     snapshot.definitions = attempt(
         "definitions",
-        lambda: [Definition.from_api(d) for d in client.list_embedded(client.workspace_path("definitions"), "definitions")],
+        lambda: [
+            Definition.from_api(d)
+            for d in client.list_embedded(client.workspace_path("definitions"), "definitions")
+        ],
     )
-    progress(f"{len(snapshot.spaces)} spaces, {len(snapshot.data_sources)} data sources, {len(snapshot.definitions)} definitions")
+    progress(
+        f"{len(snapshot.spaces)} spaces, {len(snapshot.data_sources)} data sources, {len(snapshot.definitions)} definitions"
+    )
 
     def reports_of(space: Space) -> list[Report]:
         path = client.workspace_path("spaces", space.token, "reports")
-        return attempt(f"space {space.token} ({space.name})", lambda: [Report.from_api(r, space.token) for r in client.paginate(path, "reports")])
+        return attempt(
+            f"space {space.token} ({space.name})",
+            lambda: [Report.from_api(r, space.token) for r in client.paginate(path, "reports")],
+        )
 
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
         reports = [r for batch in pool.map(reports_of, snapshot.spaces) for r in batch]
@@ -114,7 +128,9 @@ def _with_queries(client: ModeClient, report: Report, snapshot: WorkspaceSnapsho
         snapshot.deleted_during_run.append(report.token)
         return None
     except ModeAPIError as exc:
-        snapshot.failures.append(IngestionProblem(f"queries of report {report.token} ({report.name})", str(exc)))
+        snapshot.failures.append(
+            IngestionProblem(f"queries of report {report.token} ({report.name})", str(exc))
+        )
         return report
     return replace(report, queries=queries)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from dagster import DagsterInstance, execute_job, reconstructable
 
 from metapipeline.definitions import metapipeline_job
 
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
 
 
 def run_demo(sandbox_dir: Path) -> int:
@@ -18,7 +19,7 @@ def run_demo(sandbox_dir: Path) -> int:
     with execute_job(reconstructable(metapipeline_job), instance=instance, run_config=IN_PROCESS) as result:
         elapsed = time.monotonic() - started
         if not result.success:
-            failures = [e.message for e in result.all_events if e.is_failure]
+            failures = [e.message or e.event_type_value for e in result.all_events if e.is_failure]
             print("The metapipeline run failed:\n  " + "\n  ".join(failures))
             return 1
         summary = result.output_for_node("summarize")

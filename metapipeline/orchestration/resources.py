@@ -43,7 +43,9 @@ class DbtManifestResource(ConfigurableResource):
             return read_manifest(manifest_path)
         project = self.project_dir or os.environ.get("DBT_PROJECT_DIR")
         if not project:
-            raise Failure("No dbt project configured: set DBT_PROJECT_DIR (a dbt project) or DBT_MANIFEST_PATH.")
+            raise Failure(
+                "No dbt project configured: set DBT_PROJECT_DIR (a dbt project) or DBT_MANIFEST_PATH."
+            )
         # dagster_dbt imports dbt-core (seconds): only pay for it when a parse is needed.
         from dagster_dbt import DbtCliResource
 

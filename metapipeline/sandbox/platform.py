@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def parse_rate_limit(text: str) -> tuple[int, float] | None:
 
 
 def start_sample_sandbox(
-    data_dir: Path, *, faults: list[str] = (), mode_rate_limit: str = "40/10", now: datetime | None = None
+    data_dir: Path, *, faults: Sequence[str] = (), mode_rate_limit: str = "40/10", now: datetime | None = None
 ) -> Sandbox:
     now = now or datetime.now(UTC)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -43,7 +44,9 @@ def start_sample_sandbox(
     for spec in faults:
         emulator, _, settings = spec.partition(":")
         fault_settings[emulator] = FaultSettings.parse(settings)
-    mode = ModeEmulator(materialize_workspace(now), rate_limit=parse_rate_limit(mode_rate_limit), data_dir=data_dir)
+    mode = ModeEmulator(
+        materialize_workspace(now), rate_limit=parse_rate_limit(mode_rate_limit), data_dir=data_dir
+    )
     sandbox = Sandbox([mode], faults=fault_settings, extra_env=files_env)
     sandbox.start()
     return sandbox
