@@ -40,7 +40,9 @@ def test_job_ingests_the_sample_and_counts(tmp_path, monkeypatch):
             monkeypatch.setenv(key, value)
         with instance_for_test() as instance:
             assert isinstance(instance, DagsterInstance)
-            with execute_job(reconstructable(metapipeline_job), instance=instance, run_config=IN_PROCESS) as result:
+            with execute_job(
+                reconstructable(metapipeline_job), instance=instance, run_config=IN_PROCESS
+            ) as result:
                 assert result.success
                 summary = result.output_for_node("summarize")
     expected = expected_outcomes()["workspace"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
@@ -13,6 +12,7 @@ import requests
 from metapipeline.mode.client import ModeClient
 from metapipeline.mode.snapshot import take_snapshot
 from metapipeline.sandbox.faults import FaultSettings
+from metapipeline.sandbox.synthetic import synthetic_workspace
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "mode_api_samples"
 MODE_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -95,32 +95,22 @@ def test_spaces_filter_matches_mode(start_mode, mode_http, sample_workspace):
     assert {s["token"] for s in mine} == member_of != {s["token"] for s in everything}
 
 
-def _many_reports_document(sample_workspace, count: int) -> dict:
-    document = copy.deepcopy(sample_workspace)
-    template = document["reports"][0]
-    document["reports"] = [
-        {**template, "token": f"{i:012x}", "id": 5_000_000 + i, "space_token": EXECUTIVE}
-        for i in range(count)
-    ]
-    return document
-
-
-def test_pagination_walks_every_report_once_and_ends_with_an_empty_page(
-    start_mode, mode_http, sample_workspace
-):
-    http = mode_http(start_mode(_many_reports_document(sample_workspace, 75)))
-    first_default = http.get(f"spaces/{EXECUTIVE}/reports").json()["_embedded"]["reports"]
+def test_pagination_walks_every_report_once_and_ends_with_an_empty_page(start_mode, mode_http):
+    document = synthetic_workspace(150)  # three spaces of 50 reports
+    space = document["spaces"][0]["token"]
+    http = mode_http(start_mode(document))
+    first_default = http.get(f"spaces/{space}/reports").json()["_embedded"]["reports"]
     assert len(first_default) == 30  # Mode's default page size
     seen = []
     for page in range(1, 10):
-        body = http.get(f"spaces/{EXECUTIVE}/reports", page=page, per_page=20).json()
+        body = http.get(f"spaces/{space}/reports", page=page, per_page=20).json()
         assert "next" not in body["_links"]  # Mode sends no next links
         items = body["_embedded"]["reports"]
         if not items:
             break
         seen += [r["token"] for r in items]
-    assert page == 5
-    assert len(seen) == len(set(seen)) == 75
+    assert page == 4
+    assert len(seen) == len(set(seen)) == 50
 
 
 def test_past_the_end_can_drop_the_list_key_like_some_real_responses(start_mode, mode_http):
@@ -135,14 +125,17 @@ def test_per_page_above_the_maximum_is_a_mode_bad_request(start_mode, mode_http)
     assert "per_page" in response.json()["message"]
 
 
-def test_a_server_that_ignores_page_does_not_trap_the_client(start_mode, sample_workspace):
-    server = start_mode(_many_reports_document(sample_workspace, 12), ignore_page_param=True)
+def test_a_server_that_ignores_page_does_not_trap_the_client(start_mode):
+    document = synthetic_workspace(12)
+    server = start_mode(document, ignore_page_param=True)
     env = server.emulator.env(server.base_url)
     client = ModeClient(
         env["MODE_HOST"], env["MODE_WORKSPACE"], env["MODE_TOKEN"], env["MODE_SECRET"], requests_per_second=0
     )
     reports = list(
-        client.paginate(client.workspace_path("spaces", EXECUTIVE, "reports"), "reports", per_page=5)
+        client.paginate(
+            client.workspace_path("spaces", document["spaces"][0]["token"], "reports"), "reports", per_page=5
+        )
     )
     assert len(reports) == 5  # page one, then a repeat of it: stop instead of looping forever
     assert client.requests_sent == 2

@@ -62,7 +62,9 @@ def test_stale_reports_in_the_expected_file_match_the_data(workspace):
             continue
         last_run = _days_ago(report["last_run_at"])
         not_run = last_run is None or last_run > 100
-        low_usage = report["runs_count"] < 5 and report["view_count"] < 5 and _days_ago(report["created_at"]) > 60
+        low_usage = (
+            report["runs_count"] < 5 and report["view_count"] < 5 and _days_ago(report["created_at"]) > 60
+        )
         looks_stale = not_run or low_usage
         assert looks_stale == (report["token"] in stale | kept), report["name"]
 

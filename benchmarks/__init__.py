@@ -1,0 +1,1 @@
+"""Benchmarks: each measures a speed target and its baseline in the same run and prints both."""

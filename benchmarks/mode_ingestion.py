@@ -1,0 +1,76 @@
+"""Cold ingestion of a generated Mode workspace through the emulator, against two baselines.
+
+The emulator allows `--rate` requests/s and adds `--latency-ms` to every answer. The bound is
+requests / rate (no client can beat it); the sequential baseline is the same client with one
+worker. Target: concurrent wall time within 1.15x of the bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from metapipeline.mode.client import ModeClient
+from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
+from metapipeline.sandbox.faults import FaultSettings
+from metapipeline.sandbox.harness import EmulatorServer
+from metapipeline.sandbox.mode_emulator import ModeEmulator
+from metapipeline.sandbox.synthetic import synthetic_workspace
+
+TARGET_RATIO_TO_BOUND = 1.15
+
+
+def _ingest(server: EmulatorServer, rate: float, workers: int) -> tuple[WorkspaceSnapshot, float, int]:
+    env = server.emulator.env(server.base_url)
+    client = ModeClient(
+        env["MODE_HOST"],
+        env["MODE_WORKSPACE"],
+        env["MODE_TOKEN"],
+        env["MODE_SECRET"],
+        requests_per_second=rate,
+    )
+    started = time.monotonic()
+    snapshot = take_snapshot(client, max_workers=workers)
+    return snapshot, time.monotonic() - started, client.requests_sent
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reports", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=100.0, help="requests per second the emulator allows")
+    parser.add_argument("--latency-ms", type=int, default=25)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--skip-sequential", action="store_true", help="skip the slow one-worker baseline")
+    args = parser.parse_args(argv)
+
+    document = synthetic_workspace(args.reports, seed=1)
+    emulator = ModeEmulator(document, rate_limit=(int(args.rate), 1.0))
+    server = EmulatorServer(emulator, FaultSettings(latency_ms=args.latency_ms))
+    server.start()
+    try:
+        print(
+            f"workspace: {args.reports} reports, {sum(len(r['queries']) for r in document['reports'])} queries"
+        )
+        print(f"emulator: {args.rate:g} requests/s allowed, {args.latency_ms} ms latency", flush=True)
+        snapshot, wall, sent = _ingest(server, args.rate, args.workers)
+        bound = sent / args.rate
+        ratio = wall / bound
+        verdict = "meets" if ratio <= TARGET_RATIO_TO_BOUND else "MISSES"
+        print(
+            f"concurrent ({args.workers} workers): {wall:7.1f} s for {sent} requests ({sent / wall:5.1f}/s)"
+        )
+        print(
+            f"bound (requests / rate):       {bound:7.1f} s  -> {ratio:.2f}x the bound, {verdict} {TARGET_RATIO_TO_BOUND}x"
+        )
+        print(f"snapshot complete: {snapshot.complete}; counts: {snapshot.counts()}")
+        if not args.skip_sequential:
+            _, sequential_wall, _ = _ingest(server, args.rate, 1)
+            print(
+                f"sequential (1 worker):         {sequential_wall:7.1f} s  -> concurrent is {sequential_wall / wall:.1f}x faster"
+            )
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
