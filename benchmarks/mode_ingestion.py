@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> None:
             f"bound (requests / rate):       {bound:7.1f} s  -> {ratio:.2f}x the bound, {verdict} {TARGET_RATIO_TO_BOUND}x"
         )
         print(f"snapshot complete: {snapshot.complete}; counts: {snapshot.counts()}")
+        print(f"emulator saw: {server.stats()}")
         if not args.skip_sequential:
+            server.reset_stats()
             _, sequential_wall, _ = _ingest(server, args.rate, 1)
             print(
                 f"sequential (1 worker):         {sequential_wall:7.1f} s  -> concurrent is {sequential_wall / wall:.1f}x faster"

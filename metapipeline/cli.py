@@ -83,16 +83,8 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _run_dev(args: argparse.Namespace) -> int:
     with _start_sandbox(args) as sandbox:
         env = {**os.environ, **sandbox.env()}
-        command = [
-            "dagster",
-            "dev",
-            "-m",
-            "metapipeline.definitions",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(args.port),
-        ]
+        dagster = str(Path(sys.executable).parent / "dagster")  # the one installed beside us
+        command = [dagster, "dev", "-m", "metapipeline.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
         print(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it and the sandbox)", flush=True)
         process = subprocess.Popen(command, env=env)
         try:

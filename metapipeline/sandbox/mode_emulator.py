@@ -18,7 +18,6 @@ import math
 import os
 import threading
 import time
-from collections import defaultdict, deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,7 +84,7 @@ class ModeEmulator(Emulator):
         self.web_host = host.rstrip("/")
         self._state_file = data_dir / "mode_state.json" if data_dir else None
         self._lock = threading.Lock()
-        self._recent_requests: dict[str, deque[float]] = defaultdict(deque)
+        self._buckets: dict[str, tuple[float, float]] = {}  # user -> (level, when)
         self._users = {u["username"]: u for u in self.document["users"]}
         self._spaces = {s["token"]: s for s in self.document["spaces"]}
         self._sources = {d["id"]: d for d in self.document["data_sources"]}
@@ -131,22 +130,24 @@ class ModeEmulator(Emulator):
         return expected[1] if expected and expected[0] == secret else None
 
     def _rate_limited(self, username: str) -> Response | None:
+        # A leaky bucket per user, as Mode describes it: bursts up to `limit`, refilled at limit/window.
         if not self.rate_limit:
             return None
         limit, window = self.rate_limit
+        refill_per_second = limit / window
         now = time.monotonic()
         with self._lock:
-            recent = self._recent_requests[username]
-            while recent and recent[0] <= now - window:
-                recent.popleft()
-            if len(recent) >= limit:
-                retry_after = max(1, math.ceil(recent[0] + window - now))
+            level, last = self._buckets.get(username, (0.0, now))
+            level = max(0.0, level - (now - last) * refill_per_second)
+            if level + 1 > limit:
+                self._buckets[username] = (level, now)
+                retry_after = max(1, math.ceil((level + 1 - limit) / refill_per_second))
                 return Response(
                     429,
                     self.error(429, f"Rate limit exceeded: {limit} requests per {window:g} seconds").body,
                     {"Retry-After": str(retry_after), "X-RateLimit-Limit": str(limit)},
                 )
-            recent.append(now)
+            self._buckets[username] = (level + 1, now)
         return None
 
     def _load_state(self) -> None:
