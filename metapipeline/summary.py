@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from metapipeline.actions.mode_lifecycle import LifecycleOutcome
 from metapipeline.dbt.manifest import count_resources
 from metapipeline.mode.snapshot import WorkspaceSnapshot
 
 
-def platform_summary(snapshot: WorkspaceSnapshot, manifest: dict[str, Any]) -> dict[str, Any]:
+def platform_summary(
+    snapshot: WorkspaceSnapshot, manifest: dict[str, Any], lifecycle: LifecycleOutcome
+) -> dict[str, Any]:
     mode_counts = snapshot.counts()
     dbt_counts = count_resources(manifest)
     return {
@@ -20,6 +23,9 @@ def platform_summary(snapshot: WorkspaceSnapshot, manifest: dict[str, Any]) -> d
         "queries": mode_counts["queries"],
         "definitions": mode_counts["definitions"],
         "mode requests": snapshot.requests_sent,
+        "reports reused from the last run": snapshot.reports_reused,
+        "reports archived": lifecycle.count("archive"),
+        "reports deleted": lifecycle.count("delete"),
         "dbt models": dbt_counts.get("model", 0),
         "dbt sources": dbt_counts.get("source", 0),
         "dbt seeds": dbt_counts.get("seed", 0),

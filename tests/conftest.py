@@ -18,6 +18,11 @@ SAMPLE_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
+def sample_now() -> datetime:
+    return SAMPLE_NOW
+
+
+@pytest.fixture(scope="session")
 def sample_workspace() -> dict[str, Any]:
     return materialize_workspace(SAMPLE_NOW)
 

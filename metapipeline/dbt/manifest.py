@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -33,3 +34,16 @@ def count_resources(manifest: dict[str, Any]) -> dict[str, int]:
         for unique_id in manifest.get(section, {}):
             counts[unique_id.split(".", 1)[0]] += 1
     return dict(sorted(counts.items()))
+
+
+_MODE_REPORT_IN_URL = re.compile(r"/reports/([0-9a-f]{12})(?![0-9a-f])")
+
+
+def mode_reports_behind_exposures(manifest: dict[str, Any], maturity: str = "high") -> dict[str, str]:
+    """Mode report token -> name of the exposure (of this maturity) whose URL points at the report."""
+    backed = {}
+    for exposure in manifest.get("exposures", {}).values():
+        match = _MODE_REPORT_IN_URL.search(exposure.get("url") or "")
+        if match and exposure.get("maturity") == maturity:
+            backed[match.group(1)] = exposure["name"]
+    return backed

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+
+
+def parse_mode_timestamp(text: str | None) -> datetime | None:
+    """Mode's '2021-12-10T20:55:24.316Z' as an aware UTC datetime; None stays None."""
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _creator_username(obj: dict[str, Any]) -> str | None:

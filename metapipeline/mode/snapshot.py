@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from metapipeline.mode.client import ModeAPIError, ModeClient, ModeNotFound
 from metapipeline.mode.models import Creator, DataSource, Definition, Query, Report, Space
+from metapipeline.store.ledger import CachedReport
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class WorkspaceSnapshot:
     creators: dict[str, Creator] = field(default_factory=dict)
     failures: list[IngestionProblem] = field(default_factory=list)
     deleted_during_run: list[str] = field(default_factory=list)
+    unreadable_reports: list[str] = field(default_factory=list)  # reports whose queries could not be read
+    reports_reused: int = 0  # reports unchanged since the last run, queries taken from the cache
     requests_sent: int = 0
 
     @property
@@ -55,13 +58,32 @@ class WorkspaceSnapshot:
             "creators": len(self.creators),
             "failures": len(self.failures),
             "deleted_during_run": len(self.deleted_during_run),
+            "reports_reused": self.reports_reused,
         }
+
+    def cache_entries(self) -> list[CachedReport]:
+        """What the next run may reuse: every report whose queries were read in full."""
+        unreadable = set(self.unreadable_reports)
+        return [
+            CachedReport(r.token, r.updated_at, r.edited_at, tuple(asdict(q) for q in r.queries))
+            for r in self.reports
+            if r.token not in unreadable
+        ]
 
 
 def take_snapshot(
-    client: ModeClient, *, max_workers: int = 4, progress: Callable[[str], None] = log.info
+    client: ModeClient,
+    *,
+    max_workers: int = 4,
+    cached: Mapping[str, CachedReport] | None = None,
+    progress: Callable[[str], None] = log.info,
 ) -> WorkspaceSnapshot:
-    """Read the whole workspace. Failures are collected, never raised, so the caller sees all of them."""
+    """Read the whole workspace. Failures are collected, never raised, so the caller sees all of them.
+
+    Reports whose `updated_at` and `edited_at` match `cached` keep their cached queries instead of
+    costing a request each: a daily run fetches queries only for new and changed reports.
+    """
+    cached = cached or {}
     snapshot = WorkspaceSnapshot(workspace=client.workspace, taken_at=datetime.now(UTC).isoformat())
     sent_before = client.requests_sent
 
@@ -106,9 +128,13 @@ def take_snapshot(
 
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
         reports = [r for batch in pool.map(reports_of, snapshot.spaces) for r in batch]
-        progress(f"{len(reports)} reports listed; reading their queries")
-        with_queries = list(pool.map(lambda r: _with_queries(client, r, snapshot), reports))
-    snapshot.reports = [r for r in with_queries if r is not None]
+        unchanged = [_from_cache(r, cached[r.token]) for r in reports if _unchanged(r, cached)]
+        changed = [r for r in reports if not _unchanged(r, cached)]
+        snapshot.reports_reused = len(unchanged)
+        progress(f"{len(reports)} reports listed; reading the queries of {len(changed)} new or changed ones")
+        with_queries = list(pool.map(lambda r: _with_queries(client, r, snapshot), changed))
+    read = {r.token: r for r in [*unchanged, *with_queries] if r is not None}
+    snapshot.reports = [read[r.token] for r in reports if r.token in read]  # Mode's listing order
 
     usernames = sorted({r.creator_username for r in snapshot.reports if r.creator_username})
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
@@ -131,8 +157,18 @@ def _with_queries(client: ModeClient, report: Report, snapshot: WorkspaceSnapsho
         snapshot.failures.append(
             IngestionProblem(f"queries of report {report.token} ({report.name})", str(exc))
         )
+        snapshot.unreadable_reports.append(report.token)
         return report
     return replace(report, queries=queries)
+
+
+def _unchanged(report: Report, cached: Mapping[str, CachedReport]) -> bool:
+    known = cached.get(report.token)
+    return known is not None and (known.updated_at, known.edited_at) == (report.updated_at, report.edited_at)
+
+
+def _from_cache(report: Report, known: CachedReport) -> Report:
+    return replace(report, queries=tuple(Query(**query) for query in known.queries))
 
 
 def _creator(client: ModeClient, username: str) -> Creator | None:

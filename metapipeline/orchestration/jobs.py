@@ -1,27 +1,16 @@
-"""The metapipeline job. At this stage it ingests Mode and dbt and counts; later steps plug in here."""
+"""The metapipeline job: ingest dbt and Mode, clean Mode up; later steps plug in here."""
 
 from __future__ import annotations
 
-from typing import Any
+from dagster import MetadataValue, OpExecutionContext, Output, graph, job, op
 
-from dagster import MetadataValue, OpExecutionContext, Out, Output, graph, job, op
-
+from metapipeline.actions.mode_lifecycle import LifecycleOutcome
 from metapipeline.dbt.manifest import count_resources
-from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
-from metapipeline.orchestration.resources import DbtManifestResource, ModeResource
+from metapipeline.mode.snapshot import WorkspaceSnapshot
+from metapipeline.orchestration.metadata import markdown_table
+from metapipeline.orchestration.mode_graph import mode
+from metapipeline.orchestration.resources import DbtManifestResource
 from metapipeline.summary import platform_summary
-
-
-@op(tags={"dagster/kind/mode": ""}, out=Out(WorkspaceSnapshot))
-def mode_snapshot(context: OpExecutionContext, mode: ModeResource) -> Output[WorkspaceSnapshot]:
-    """Read every space, report, query, definition and data source of the Mode workspace."""
-    snapshot = take_snapshot(mode.client(), progress=context.log.info)
-    for problem in snapshot.failures:
-        context.log.warning(f"could not read {problem.what}: {problem.error}")
-    metadata: dict[str, Any] = {name: MetadataValue.int(value) for name, value in snapshot.counts().items()}
-    metadata["complete"] = MetadataValue.bool(snapshot.complete)
-    metadata["requests"] = MetadataValue.int(snapshot.requests_sent)
-    return Output(snapshot, metadata=metadata)
 
 
 @op(tags={"dagster/kind/dbt": ""})
@@ -33,22 +22,18 @@ def dbt_manifest(context: OpExecutionContext, dbt: DbtManifestResource) -> Outpu
     return Output(manifest, metadata={kind: MetadataValue.int(n) for kind, n in counts.items()})
 
 
-@graph(description="Pull the Mode workspace.")
-def mode() -> WorkspaceSnapshot:
-    return mode_snapshot()
-
-
 @graph(description="Load the dbt project's manifest.")
 def dbt() -> dict:
     return dbt_manifest()
 
 
 @op
-def summarize(context: OpExecutionContext, snapshot: WorkspaceSnapshot, manifest: dict) -> Output[dict]:
-    """What this run saw, for people: shown in the UI and printed by `make demo`."""
-    summary = platform_summary(snapshot, manifest)
-    lines = [f"| {key} | {value} |" for key, value in summary.items()]
-    table = "\n".join(["| | |", "|---|---|", *lines])
+def summarize(
+    context: OpExecutionContext, snapshot: WorkspaceSnapshot, manifest: dict, lifecycle: LifecycleOutcome
+) -> Output[dict]:
+    """What this run saw and did, for people: shown in the UI and printed by `make demo`."""
+    summary = platform_summary(snapshot, manifest, lifecycle)
+    table = markdown_table(["", ""], summary.items())
     return Output(summary, metadata={"summary": MetadataValue.md(table)})
 
 
@@ -57,4 +42,6 @@ def summarize(context: OpExecutionContext, snapshot: WorkspaceSnapshot, manifest
     tags={"metapipeline/job": "metapipeline"},
 )
 def metapipeline() -> None:
-    summarize(mode(), dbt())
+    manifest = dbt()
+    mode_results = mode(manifest)
+    summarize(mode_results.snapshot, manifest, mode_results.lifecycle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from pydantic import Field
 
 from metapipeline.dbt.manifest import read_manifest
 from metapipeline.mode.client import ModeClient
+from metapipeline.store.ledger import Ledger, database_url
 
 DEFAULT_MODE_HOST = "https://app.mode.com"
 
@@ -60,6 +62,33 @@ class DbtManifestResource(ConfigurableResource):
         return read_manifest(target_path / "manifest.json")
 
 
+class LedgerResource(ConfigurableResource):
+    """The ledger: what metapipeline did, and what it remembers between runs."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: $METAPIPELINE_DATABASE_URL, else SQLite under $DAGSTER_HOME",
+    )
+
+    def open(self) -> Ledger:
+        try:
+            return Ledger(self.url or database_url())
+        except ValueError as exc:
+            raise Failure(str(exc)) from None
+
+
+class ClockResource(ConfigurableResource):
+    """ "Now" for every decision in a run; set `as_of` to replay a day or test the grace period."""
+
+    as_of: str | None = Field(default=None, description="ISO-8601 timestamp; default: the current time (UTC)")
+
+    def now(self) -> datetime:
+        if not self.as_of:
+            return datetime.now(UTC)
+        moment = datetime.fromisoformat(self.as_of.replace("Z", "+00:00"))
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def default_resources() -> dict[str, Any]:
     return {
         "mode": ModeResource(
@@ -68,4 +97,6 @@ def default_resources() -> dict[str, Any]:
             secret=EnvVar("MODE_SECRET"),
         ),
         "dbt": DbtManifestResource(),
+        "ledger": LedgerResource(),
+        "clock": ClockResource(),
     }

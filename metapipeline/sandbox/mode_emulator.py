@@ -167,6 +167,13 @@ class ModeEmulator(Emulator):
         scratch.write_text(json.dumps(self._overlay, indent=1, sort_keys=True))
         os.replace(scratch, self._state_file)  # atomic: a crash never leaves half a state file
 
+    def edit_reports(self, tokens: Iterable[str]) -> None:
+        """Simulate people editing reports in Mode: their `updated_at` and `edited_at` move to now."""
+        with self._lock:
+            for token in tokens:
+                stamp = _now()
+                self._reports[token].update(updated_at=stamp, edited_at=stamp, last_saved_at=stamp)
+
     # -- routes ------------------------------------------------------------------------------------
 
     def routes(self) -> Iterable[Route]:

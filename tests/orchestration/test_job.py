@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from dagster import DagsterInstance, execute_job, instance_for_test, reconstructable
 
 from metapipeline.definitions import defs, metapipeline_job
@@ -33,23 +35,45 @@ def test_dagster_definitions_validate_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _run_job(as_of: datetime, instance: DagsterInstance) -> dict:
+    run_config = {**IN_PROCESS, "resources": {"clock": {"config": {"as_of": as_of.isoformat()}}}}
+    with execute_job(reconstructable(metapipeline_job), instance=instance, run_config=run_config) as result:
+        assert result.success
+        return result.output_for_node("summarize")
+
+
 @pytest.mark.slow
-def test_job_ingests_the_sample_and_counts(tmp_path, monkeypatch):
-    with start_sample_sandbox(tmp_path / "sandbox", mode_rate_limit="off") as sandbox:
+def test_job_archives_stale_reports_then_deletes_them_after_the_grace_period(tmp_path, monkeypatch):
+    now = datetime.now(UTC)
+    with start_sample_sandbox(tmp_path / "sandbox", mode_rate_limit="off", now=now) as sandbox:
         for key, value in sandbox.env().items():
             monkeypatch.setenv(key, value)
+        monkeypatch.setenv("METAPIPELINE_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+        expected = expected_outcomes()
+        stale = set(expected["stale_reports"])
         with instance_for_test() as instance:
-            assert isinstance(instance, DagsterInstance)
-            with execute_job(
-                reconstructable(metapipeline_job), instance=instance, run_config=IN_PROCESS
-            ) as result:
-                assert result.success
-                summary = result.output_for_node("summarize")
-    expected = expected_outcomes()["workspace"]
-    assert summary["mode snapshot complete"] is True
-    assert summary["spaces"] == expected["spaces"]
-    assert summary["reports"] == expected["reports"]
-    assert summary["queries"] == expected["queries"]
-    assert summary["archived reports"] == len(expected["archived_by_people"])
-    assert summary["dbt models"] == 43
-    assert summary["dbt exposures"] == 4
+            first = _run_job(now, instance)
+            assert first["mode snapshot complete"] is True
+            assert (first["spaces"], first["reports"], first["queries"]) == (
+                expected["workspace"]["spaces"],
+                expected["workspace"]["reports"],
+                expected["workspace"]["queries"],
+            )
+            assert first["archived reports"] == len(expected["workspace"]["archived_by_people"])
+            assert (first["dbt models"], first["dbt exposures"]) == (43, 4)
+            assert first["reports archived"] == len(stale)
+
+            second = _run_job(now + timedelta(days=1), instance)
+            assert (second["reports archived"], second["reports deleted"]) == (0, 0)
+            assert second["reports reused from the last run"] > 0
+
+            env = sandbox.env()
+            restored = sorted(stale)[0]
+            response = requests.patch(
+                f"{env['MODE_HOST']}/api/{env['MODE_WORKSPACE']}/reports/{restored}/unarchive",
+                auth=(env["MODE_TOKEN"], env["MODE_SECRET"]),
+                timeout=10,
+            )
+            assert response.status_code == 200
+            past_grace = _run_job(now + timedelta(days=31), instance)
+            assert (past_grace["reports archived"], past_grace["reports deleted"]) == (0, len(stale) - 1)

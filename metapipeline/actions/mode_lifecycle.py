@@ -1,0 +1,180 @@
+"""Archive stale Mode reports; delete them after a grace period unless someone restored them.
+
+`plan_lifecycle` is pure: it turns a snapshot, the stale verdicts and the ledger's memory into a
+plan, or a refusal that says why nothing may happen. `apply_plan` carries a plan out through the
+Mode API (or, in a dry run, only records it) and writes every step to the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from metapipeline.mode.client import ModeAPIError, ModeClient, ModeNotFound
+from metapipeline.mode.snapshot import WorkspaceSnapshot
+from metapipeline.platform.stale import ReportVerdict
+from metapipeline.store.ledger import Action, Ledger
+
+ActionKind = Literal["archive", "delete", "restored", "gone"]
+
+
+@dataclass(frozen=True)
+class LifecycleSettings:
+    grace_days: int = 30
+    max_share: float = 0.2  # refuse when more than this share of active reports would be archived at once
+    max_actions: int = 500  # a hard per-run cap on archives plus deletes
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    report_token: str
+    report_name: str
+    action: ActionKind
+    reason: str
+
+
+@dataclass
+class LifecyclePlan:
+    actions: list[PlannedAction] = field(default_factory=list)
+    waiting: list[PlannedAction] = field(default_factory=list)  # archived by us, grace period not over
+    spared: list[PlannedAction] = field(default_factory=list)  # stale, but a person restored it before
+    refusal: str | None = None  # set when nothing may be archived or deleted, saying why
+
+    def of_kind(self, kind: ActionKind) -> list[PlannedAction]:
+        return [a for a in self.actions if a.action == kind]
+
+
+def latest_actions(actions: Iterable[Action]) -> dict[str, Action]:
+    """The last real (not dry-run) action per report, from the ledger's oldest-first history."""
+    return {a.report_token: a for a in actions if not a.dry_run}
+
+
+def plan_lifecycle(
+    snapshot: WorkspaceSnapshot,
+    verdicts: Iterable[ReportVerdict],
+    history: Mapping[str, Action],
+    settings: LifecycleSettings,
+    now: datetime,
+) -> LifecyclePlan:
+    """`history` is `latest_actions(...)` of the ledger: what metapipeline last did to each report."""
+    plan = LifecyclePlan()
+    if not snapshot.complete:
+        problems = "; ".join(f"{p.what}: {p.error}" for p in snapshot.failures[:3])
+        plan.refusal = (
+            f"The Mode snapshot is incomplete ({len(snapshot.failures)} part(s) could not be read: {problems}). "
+            "Nothing is archived or deleted on partial evidence; the next complete run will act."
+        )
+        return plan
+
+    reports = {r.token: r for r in snapshot.reports}
+    grace = timedelta(days=settings.grace_days)
+    restored = {token for token, last in history.items() if last.action == "restored"}
+    for token, last in sorted(history.items()):
+        if last.action != "archive":
+            continue
+        report = reports.get(token)
+        if report is None:
+            if token not in snapshot.deleted_during_run:
+                plan.actions.append(PlannedAction(token, last.report_name, "gone", "no longer in Mode"))
+            continue
+        if not report.archived:
+            # Someone unarchived it: their decision stands, now and in later runs.
+            plan.actions.append(
+                PlannedAction(token, report.name, "restored", "unarchived in Mode by someone")
+            )
+            restored.add(token)
+            continue
+        archived_days = (now - last.at) / timedelta(days=1)
+        step = PlannedAction(
+            token,
+            report.name,
+            "delete",
+            f"archived by metapipeline {int(archived_days)} days ago ({last.reason})",
+        )
+        (plan.actions if now - last.at >= grace else plan.waiting).append(step)
+
+    archived_by_us = {token for token, last in history.items() if last.action == "archive"}
+    for verdict in verdicts:
+        if not verdict.stale or verdict.token in archived_by_us:
+            continue
+        step = PlannedAction(verdict.token, verdict.name, "archive", verdict.reason)
+        if verdict.token in restored:
+            plan.spared.append(
+                replace(step, reason=f"{verdict.reason}; restored by someone after we archived it")
+            )
+        else:
+            plan.actions.append(step)
+
+    active = sum(not r.archived for r in snapshot.reports)
+    to_archive = len(plan.of_kind("archive"))
+    destructive = to_archive + len(plan.of_kind("delete"))
+    if active and to_archive / active > settings.max_share:
+        plan.refusal = (
+            f"{to_archive} of {active} active reports ({to_archive / active:.0%}) would be archived at once, "
+            f"above the cap of {settings.max_share:.0%}. Review the candidates, then raise max_share "
+            "or tighten the stale policy."
+        )
+    elif destructive > settings.max_actions:
+        plan.refusal = (
+            f"{destructive} archives and deletes planned, above the per-run cap of {settings.max_actions}. "
+            "Raise max_actions after reviewing the plan."
+        )
+    if plan.refusal:
+        # Bookkeeping (restored, gone) is still safe and keeps the ledger truthful.
+        plan.actions = [a for a in plan.actions if a.action in {"restored", "gone"}]
+    return plan
+
+
+@dataclass
+class LifecycleOutcome:
+    done: list[Action] = field(default_factory=list)
+    failed: list[tuple[PlannedAction, str]] = field(default_factory=list)
+
+    def count(self, kind: str) -> int:
+        return sum(a.action == kind for a in self.done)
+
+
+def apply_plan(
+    plan: LifecyclePlan,
+    client: ModeClient,
+    ledger: Ledger,
+    *,
+    run_id: str,
+    now: datetime,
+    dry_run: bool,
+    progress: Callable[[str], None] = lambda _: None,
+) -> LifecycleOutcome:
+    """Carry out the plan (writes to Mode only when not a dry run) and record every step."""
+    outcome = LifecycleOutcome()
+    for step in plan.actions:
+        kind = step.action
+        try:
+            if not dry_run and kind == "archive":
+                client.request("PATCH", client.workspace_path("reports", step.report_token, "archive"))
+            elif not dry_run and kind == "delete":
+                client.request("DELETE", client.workspace_path("reports", step.report_token))
+        except ModeNotFound:
+            kind = "gone"  # deleted by someone between the snapshot and now
+        except ModeAPIError as exc:
+            outcome.failed.append((step, str(exc)))
+            progress(f"could not {step.action} {step.report_token} ({step.report_name}): {exc}")
+            continue
+        action = Action(
+            workspace=client.workspace,
+            report_token=step.report_token,
+            report_name=step.report_name,
+            action=kind,
+            reason=step.reason,
+            run_id=run_id,
+            at=now,
+            dry_run=dry_run,
+        )
+        ledger.record_actions([action])  # one by one: a crash mid-run never forgets what reached Mode
+        outcome.done.append(action)
+        progress(
+            f"{'would ' if dry_run else ''}{kind} {step.report_token} ({step.report_name}): {step.reason}"
+        )
+    return outcome
