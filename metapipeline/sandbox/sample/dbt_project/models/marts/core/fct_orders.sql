@@ -1,0 +1,19 @@
+select
+    order_id,
+    customer_id,
+    store_id,
+    order_status,
+    order_channel,
+    campaign_id,
+    promo_code,
+    ordered_at,
+    item_count,
+    units,
+    item_skus,
+    items_subtotal,
+    delivery_fee,
+    order_total,
+    amount_captured,
+    payment_method,
+    paid_at
+from {{ ref('int_orders_enriched') }}
