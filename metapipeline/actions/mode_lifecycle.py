@@ -47,11 +47,6 @@ class LifecyclePlan:
         return [a for a in self.actions if a.action == kind]
 
 
-def latest_actions(actions: Iterable[Action]) -> dict[str, Action]:
-    """The last real (not dry-run) action per report, from the ledger's oldest-first history."""
-    return {a.report_token: a for a in actions if not a.dry_run}
-
-
 def plan_lifecycle(
     snapshot: WorkspaceSnapshot,
     verdicts: Iterable[ReportVerdict],
@@ -59,7 +54,7 @@ def plan_lifecycle(
     settings: LifecycleSettings,
     now: datetime,
 ) -> LifecyclePlan:
-    """`history` is `latest_actions(...)` of the ledger: what metapipeline last did to each report."""
+    """`history` is the ledger's `lifecycle_history`: what metapipeline last did to each report."""
     plan = LifecyclePlan()
     if not snapshot.complete:
         problems = "; ".join(f"{p.what}: {p.error}" for p in snapshot.failures[:3])
@@ -71,7 +66,8 @@ def plan_lifecycle(
 
     reports = {r.token: r for r in snapshot.reports}
     grace = timedelta(days=settings.grace_days)
-    restored = {token for token, last in history.items() if last.action == "restored"}
+    # A restore we noticed, or an unarchive recorded by hand: either way, hands off.
+    restored = {token for token, last in history.items() if last.action in {"restored", "unarchive"}}
     for token, last in sorted(history.items()):
         if last.action != "archive":
             continue
@@ -96,16 +92,15 @@ def plan_lifecycle(
         )
         (plan.actions if now - last.at >= grace else plan.waiting).append(step)
 
-    archived_by_us = {token for token, last in history.items() if last.action == "archive"}
     for verdict in verdicts:
-        if not verdict.stale or verdict.token in archived_by_us:
+        if not verdict.stale:
             continue
         step = PlannedAction(verdict.token, verdict.name, "archive", verdict.reason)
         if verdict.token in restored:
             plan.spared.append(
                 replace(step, reason=f"{verdict.reason}; restored by someone after we archived it")
             )
-        else:
+        elif verdict.token not in history or history[verdict.token].action != "archive":
             plan.actions.append(step)
 
     active = sum(not r.archived for r in snapshot.reports)

@@ -63,7 +63,7 @@ class ModeClient:
         *,
         requests_per_second: float = 4.0,
         timeout_seconds: float = 30.0,
-        max_attempts: int = 8,
+        max_attempts: int = 10,
         max_backoff_seconds: float = 30.0,
     ):
         self.host = host.rstrip("/")

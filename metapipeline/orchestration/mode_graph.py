@@ -1,7 +1,5 @@
 """The `mode` graph: snapshot the workspace, judge its reports, archive and delete stale ones."""
 
-from __future__ import annotations
-
 from contextlib import closing
 from typing import Any
 
@@ -12,7 +10,6 @@ from metapipeline.actions.mode_lifecycle import (
     LifecycleOutcome,
     LifecycleSettings,
     apply_plan,
-    latest_actions,
     plan_lifecycle,
 )
 from metapipeline.dbt.manifest import mode_reports_behind_exposures
@@ -119,7 +116,7 @@ def mode_lifecycle(
     client = mode.client()
     now = clock.now()
     with closing(ledger.open()) as store:
-        history = latest_actions(store.actions(client.workspace))
+        history = store.lifecycle_history(client.workspace)
         plan = plan_lifecycle(snapshot, verdicts, history, settings, now)
         if plan.refusal:
             context.log.warning(f"Refusing to archive or delete: {plan.refusal}")
@@ -155,7 +152,7 @@ def mode_lifecycle(
     description="Pull the Mode workspace, judge its reports, archive stale ones and delete them after a grace period.",
     out={"snapshot": GraphOut(), "lifecycle": GraphOut()},
 )
-def mode(manifest: dict) -> dict[str, Any]:
+def mode(manifest: dict) -> Any:  # a namedtuple of the two outputs
     snapshot = mode_snapshot()
     verdicts = stale_reports(snapshot, manifest)
     return {"snapshot": snapshot, "lifecycle": mode_lifecycle(snapshot, verdicts)}

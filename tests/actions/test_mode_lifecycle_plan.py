@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from metapipeline.actions.mode_lifecycle import LifecycleSettings, latest_actions, plan_lifecycle
+from metapipeline.actions.mode_lifecycle import LifecycleSettings, plan_lifecycle
 from metapipeline.mode.models import Report
 from metapipeline.mode.snapshot import IngestionProblem, WorkspaceSnapshot
 from metapipeline.platform.stale import ReportVerdict
@@ -86,11 +86,6 @@ def test_a_report_someone_unarchived_is_never_deleted_nor_archived_again():
     later = _plan(snapshot, [_stale("back")], archived={"back": restored})
     assert later.actions == []
     assert "restored by someone" in later.spared[0].reason
-
-
-def test_dry_runs_in_the_history_do_not_count():
-    dry = replace(_archived_by_us("s1", 90), dry_run=True)
-    assert latest_actions([_archived_by_us("s1", 100), dry]) == {"s1": _archived_by_us("s1", 100)}
 
 
 def test_reports_people_archived_are_never_deleted():

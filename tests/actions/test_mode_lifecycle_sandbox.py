@@ -11,7 +11,6 @@ from metapipeline.actions.mode_lifecycle import (
     LifecycleOutcome,
     LifecycleSettings,
     apply_plan,
-    latest_actions,
     plan_lifecycle,
 )
 from metapipeline.mode.client import ModeClient
@@ -45,7 +44,7 @@ def _run(server, ledger, now, *, dry_run=False, settings=None) -> tuple[Lifecycl
     ledger.store_reports(client.workspace, snapshot.cache_entries())
     verdicts = judge_reports(snapshot.reports, StalePolicy(), now, exposure_backed=EXPOSURE_BACKED)
     plan = plan_lifecycle(
-        snapshot, verdicts, ledger.archived_by_us(client.workspace), settings or LifecycleSettings(), now
+        snapshot, verdicts, ledger.lifecycle_history(client.workspace), settings or LifecycleSettings(), now
     )
     outcome = apply_plan(plan, client, ledger, run_id=f"run-{now:%Y%m%d}", now=now, dry_run=dry_run)
     return outcome, plan.refusal
@@ -109,7 +108,7 @@ def test_dry_run_records_the_same_plan_and_changes_nothing(start_mode, sample_no
     outcome, _ = _run(server, ledger, sample_now, dry_run=True)
     assert _tokens(outcome, "archive") == set(expected_outcomes()["stale_reports"])
     assert all(a.dry_run for a in outcome.done)
-    assert latest_actions(ledger.actions("freshcart")) == {}
+    assert ledger.lifecycle_history("freshcart") == {}
     again, _ = _run(server, ledger, sample_now)  # the real run still finds everything to do
     assert _tokens(again, "archive") == set(expected_outcomes()["stale_reports"])
 

@@ -250,6 +250,7 @@ def test_the_product_client_reads_the_same_workspace_through_every_fault(start_m
             env["MODE_SECRET"],
             requests_per_second=0,
             max_backoff_seconds=0.05,
+            max_attempts=12,  # 40% faults: 0.4**12 keeps a give-up out of reach
             timeout_seconds=5,
         )
         snapshots.append(take_snapshot(client, max_workers=4))

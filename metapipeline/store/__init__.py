@@ -1,0 +1,5 @@
+"""Persistent state: the ledger of actions taken and the ingestion cache (no Dagster here)."""
+
+from metapipeline.store.ledger import DEFAULT_FILENAME, Action, CachedReport, Ledger, database_url
+
+__all__ = ["DEFAULT_FILENAME", "Action", "CachedReport", "Ledger", "database_url"]

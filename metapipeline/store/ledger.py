@@ -1,0 +1,275 @@
+"""The ledger: metapipeline's memory, in SQLite (default) or PostgreSQL.
+
+It records every action taken on a Mode report (or only planned, in a dry run) and caches what
+incremental ingestion needs to skip unchanged reports. Plain data goes in and out: `Action` and
+`CachedReport` records, timezone-aware UTC datetimes. The schema is versioned; `Ledger` migrates it
+on open and refuses a database written by a newer metapipeline.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeDecorator
+
+DEFAULT_FILENAME = "metapipeline.sqlite"
+URL_VARIABLE = "METAPIPELINE_DATABASE_URL"
+
+# What ends or starts "archived by us"; other actions ("skip", ...) leave that state alone.
+# "gone" (deleted in Mode by someone else) ends it too, or we would look for the report forever.
+_LIFECYCLE = ("archive", "unarchive", "delete", "restored", "gone")
+
+
+def database_url(dagster_home: str | Path | None = None) -> str:
+    """$METAPIPELINE_DATABASE_URL if set, else SQLite in `dagster_home` (default: $DAGSTER_HOME)."""
+    if url := os.environ.get(URL_VARIABLE):
+        return url
+    home = dagster_home or os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise ValueError(
+            f"Nowhere to keep the ledger: set {URL_VARIABLE} (a SQLAlchemy URL) or DAGSTER_HOME "
+            f"(the ledger is then {DEFAULT_FILENAME} in it)."
+        )
+    return f"sqlite:///{Path(home).expanduser().resolve() / DEFAULT_FILENAME}"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing metapipeline did (or would do, in a dry run) to a Mode report."""
+
+    workspace: str
+    report_token: str
+    report_name: str
+    action: str  # "archive" | "delete" | "restored" | "gone" | "skip" | ...
+    reason: str
+    run_id: str
+    at: datetime
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class CachedReport:
+    """What incremental ingestion remembers per report: reuse `queries` while the timestamps match."""
+
+    token: str
+    updated_at: str | None
+    edited_at: str | None
+    queries: tuple[dict[str, Any], ...]
+
+
+class _UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, whatever the backend keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the ledger needs timezone-aware times")
+        return value.astimezone(UTC)  # SQLite drops the offset, so store UTC
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        # SQLite gives back naive UTC; PostgreSQL an aware time in the session's zone.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+schema_version_table = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+actions_table = Table(
+    "actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # orders actions with equal times
+    Column("workspace", String(255), nullable=False),
+    Column("report_token", String(255), nullable=False),
+    Column("report_name", Text, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("run_id", String(255), nullable=False),
+    Column("at", _UTCDateTime, nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Index("ix_actions_workspace_report", "workspace", "report_token"),
+)
+cached_reports_table = Table(
+    "cached_reports",
+    metadata,
+    Column("workspace", String(255), primary_key=True),
+    Column("token", String(255), primary_key=True),
+    Column("updated_at", String(64)),
+    Column("edited_at", String(64)),
+    Column("queries", JSON, nullable=False),
+)
+
+
+def _v1(conn: Connection) -> None:
+    # The tables above are the current schema. When one changes, freeze this step's own copy of
+    # the first tables here and add a step that alters them: a step, once released, never changes.
+    metadata.create_all(conn, tables=[actions_table, cached_reports_table])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1]  # step i brings the schema to version i + 1
+_INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
+
+
+class Ledger:
+    """The store behind metapipeline's memory; every method is one transaction."""
+
+    SCHEMA_VERSION = len(MIGRATIONS)
+
+    def __init__(self, url: str):
+        self.engine = create_engine(url)
+        self._dialect = self.engine.dialect.name
+        if self._dialect not in _INSERTS:
+            raise ValueError(f"The ledger runs on SQLite or PostgreSQL, not {self.engine.url!r}.")
+        if self._dialect == "sqlite":
+            _share_sqlite(self.engine)
+        try:
+            self.migrate()
+        except BaseException:
+            self.engine.dispose()  # a refused database must not keep connections open
+            raise
+
+    @classmethod
+    def from_env(cls, dagster_home: str | Path | None = None) -> Ledger:
+        return cls(database_url(dagster_home))
+
+    def migrate(self) -> None:
+        """Apply the missing migration steps, all in one transaction."""
+        with self.engine.begin() as conn:
+            if self._dialect == "postgresql":
+                # Two processes opening a fresh database must not both create the tables.
+                conn.execute(text("SELECT pg_advisory_xact_lock(7102746155)"))
+            schema_version_table.create(conn, checkfirst=True)
+            current = conn.scalar(select(func.max(schema_version_table.c.version))) or 0
+            if current > self.SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"The ledger at {self.engine.url!r} has schema version {current}, but this "
+                    f"metapipeline knows only up to {self.SCHEMA_VERSION}: it was written by a newer "
+                    "metapipeline. Upgrade metapipeline; do not point an older one at it."
+                )
+            if current == self.SCHEMA_VERSION:
+                return
+            for step in MIGRATIONS[current:]:
+                step(conn)
+            conn.execute(delete(schema_version_table))
+            conn.execute(insert(schema_version_table).values(version=self.SCHEMA_VERSION))
+
+    def schema_version(self) -> int:
+        with self.engine.begin() as conn:
+            return conn.scalar(select(func.max(schema_version_table.c.version))) or 0
+
+    def record_actions(self, actions: Iterable[Action]) -> None:
+        rows = [vars(a) for a in actions]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(actions_table), rows)
+
+    def actions(self, workspace: str, report_token: str | None = None) -> list[Action]:
+        """The workspace's actions (one report's, if given), oldest first."""
+        t = actions_table
+        query = select(*(t.c[f.name] for f in fields(Action))).where(t.c.workspace == workspace)
+        if report_token is not None:
+            query = query.where(t.c.report_token == report_token)
+        with self.engine.begin() as conn:
+            return [Action(**row._mapping) for row in conn.execute(query.order_by(t.c.at, t.c.id))]
+
+    def lifecycle_history(self, workspace: str) -> dict[str, Action]:
+        """Report token -> the last real (not dry-run) lifecycle action metapipeline took on it."""
+        latest: dict[str, Action] = {}
+        for action in self.actions(workspace):  # oldest first, so the last one wins
+            if not action.dry_run and action.action in _LIFECYCLE:
+                latest[action.report_token] = action
+        return latest
+
+    def cached_reports(self, workspace: str) -> dict[str, CachedReport]:
+        t = cached_reports_table
+        query = select(t.c.token, t.c.updated_at, t.c.edited_at, t.c.queries).where(
+            t.c.workspace == workspace
+        )
+        with self.engine.begin() as conn:
+            return {
+                row.token: CachedReport(row.token, row.updated_at, row.edited_at, tuple(row.queries))
+                for row in conn.execute(query)
+            }
+
+    def store_reports(self, workspace: str, reports: Iterable[CachedReport]) -> None:
+        """Insert or replace the reports' cache entries (the last one wins for a repeated token)."""
+        # One row per token: a multi-row upsert may not touch the same row twice.
+        latest = {r.token: r for r in reports}
+        rows = [{"workspace": workspace, **vars(r), "queries": list(r.queries)} for r in latest.values()]
+        if not rows:
+            return
+        upsert = _INSERTS[self._dialect](cached_reports_table)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["workspace", "token"],
+            set_={name: upsert.excluded[name] for name in ("updated_at", "edited_at", "queries")},
+        )
+        with self.engine.begin() as conn:
+            # RETURNING makes SQLAlchemy send multi-row VALUES pages ("insertmanyvalues"); without
+            # it an upsert goes row by row, one round trip each (10,000 rows: ~0.9 s on PostgreSQL).
+            conn.execute(upsert.returning(cached_reports_table.c.token), rows)
+
+    def forget_reports(self, workspace: str, tokens: Iterable[str]) -> None:
+        t = cached_reports_table
+        tokens = list(tokens)
+        with self.engine.begin() as conn:
+            for i in range(0, len(tokens), 500):  # chunks keep under SQLite's bound-parameter limit
+                conn.execute(delete(t).where(t.c.workspace == workspace, t.c.token.in_(tokens[i : i + 500])))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _share_sqlite(engine: Engine) -> None:
+    """Let several processes and threads share one SQLite file."""
+    database = engine.url.database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transactions to SQLAlchemy (pysqlite's own would leave DDL outside them), let
+        # readers run beside a writer (WAL), and wait for a busy writer instead of failing.
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then writes
+        # fails with "database is locked" at once, whatever the busy timeout, if another wrote meanwhile.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
