@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,13 +54,19 @@ class DbtManifestResource(ConfigurableResource):
 
         project_dir = Path(project)
         target_path = project_dir / "target"
-        invocation = DbtCliResource(project_dir=str(project_dir)).cli(
+        invocation = DbtCliResource(project_dir=str(project_dir), dbt_executable=_dbt_executable()).cli(
             ["parse", "--quiet"], target_path=target_path, raise_on_error=False
         )
         invocation.wait()
         if not invocation.is_successful():
             raise Failure(f"`dbt parse` failed in {project_dir}; run it there to see why.")
         return read_manifest(target_path / "manifest.json")
+
+
+def _dbt_executable() -> str:
+    # The dbt installed beside this Python, so runs work without an activated virtualenv.
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
 
 
 class LedgerResource(ConfigurableResource):
