@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 from metapipeline.sandbox.faults import FaultSettings
@@ -44,8 +44,10 @@ def start_sample_sandbox(
     for spec in faults:
         emulator, _, settings = spec.partition(":")
         fault_settings[emulator] = FaultSettings.parse(settings)
+    # Timestamps anchored to midnight stay identical all day, so reruns see unchanged reports.
+    anchor = datetime.combine(now.date(), time.min, tzinfo=UTC)
     mode = ModeEmulator(
-        materialize_workspace(now), rate_limit=parse_rate_limit(mode_rate_limit), data_dir=data_dir
+        materialize_workspace(anchor), rate_limit=parse_rate_limit(mode_rate_limit), data_dir=data_dir
     )
     sandbox = Sandbox([mode], faults=fault_settings, extra_env=files_env)
     sandbox.start()
