@@ -86,12 +86,20 @@ def _run_dev(args: argparse.Namespace) -> int:
         dagster = str(Path(sys.executable).parent / "dagster")  # the one installed beside us
         command = [dagster, "dev", "-m", "metapipeline.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
         print(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it and the sandbox)", flush=True)
-        process = subprocess.Popen(command, env=env)
+        # Started from a background shell we inherit SIGINT ignored, and dagster dev would then
+        # ignore SIGTERM too (it copies SIGINT's handler): give the child default handling.
+        process = subprocess.Popen(command, env=env, preexec_fn=_default_sigint)
+        # Ctrl-C reaches dagster dev through the terminal; a SIGTERM to us must be passed on,
+        # or dagster dev and its daemon outlive the sandbox they depend on.
+        signal.signal(signal.SIGTERM, lambda *_: process.terminate())
         try:
             return process.wait()
         except KeyboardInterrupt:
-            process.send_signal(signal.SIGINT)
             return process.wait()
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 if __name__ == "__main__":
