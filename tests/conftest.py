@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +18,7 @@ import requests
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.harness import EmulatorServer
 from metapipeline.sandbox.mode_emulator import ModeEmulator
-from metapipeline.sandbox.sample import materialize_workspace
+from metapipeline.sandbox.sample import DBT_PROJECT_DIR, materialize_workspace
 
 SAMPLE_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -25,6 +31,23 @@ def sample_now() -> datetime:
 @pytest.fixture(scope="session")
 def sample_workspace() -> dict[str, Any]:
     return materialize_workspace(SAMPLE_NOW)
+
+
+@pytest.fixture(scope="session")
+def sample_manifest(tmp_path_factory) -> dict[str, Any]:
+    """The sample dbt project's manifest from a real `dbt parse` (once per session, ~5 s)."""
+    project = tmp_path_factory.mktemp("dbt") / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
+    dbt = Path(sys.executable).parent / "dbt"
+    result = subprocess.run(
+        [str(dbt), "parse", "--quiet", "--profiles-dir", str(project), "--project-dir", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads((project / "target" / "manifest.json").read_text())
 
 
 @pytest.fixture

@@ -1,0 +1,163 @@
+"""Consumers and unused models: which dbt models no live consumer reads, with the evidence.
+
+A consumer is an active Mode report (not archived, not archived in this run), a hand-written dbt
+exposure, or a model a user protects. A model is unused when no path leads from it to a consumer.
+Exposures metapipeline generates from Mode (`mode_<token>`) mirror Mode and are not consumers
+themselves: otherwise an archived report would keep its models alive through its own exposure.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import deque
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from metapipeline.platform.graph import report_id
+
+GENERATED_EXPOSURE_PREFIX = "mode_"
+
+
+@dataclass(frozen=True)
+class Protections:
+    """How users keep a model that nothing reads (the names dbt users already use)."""
+
+    tags: tuple[str, ...] = ("keep",)
+    meta_keys: tuple[str, ...] = ("keep",)
+    path_globs: tuple[str, ...] = ()
+    unique_ids: tuple[str, ...] = ()
+
+    def reason(self, unique_id: str, attrs: dict[str, Any]) -> str | None:
+        if unique_id in self.unique_ids:
+            return "listed in protected unique ids"
+        tag = next((t for t in attrs.get("tags", ()) if t in self.tags), None)
+        if tag:
+            return f"tagged {tag}"
+        key = next((k for k in self.meta_keys if attrs.get("meta", {}).get(k) is True), None)
+        if key:
+            return f"meta {key}: true"
+        path = attrs.get("path") or ""
+        glob = next((g for g in self.path_globs if fnmatch.fnmatch(path, g)), None)
+        return f"path matches {glob}" if glob else None
+
+
+@dataclass(frozen=True)
+class Downstream:
+    node: str
+    kind: str
+    why_not_a_consumer: str
+
+
+@dataclass(frozen=True)
+class UnusedModel:
+    unique_id: str
+    name: str
+    path: str | None
+    owner: str | None
+    downstream: tuple[Downstream, ...]  # everything it feeds, none of which is a consumer
+
+    @property
+    def why(self) -> str:
+        if not self.downstream:
+            return "nothing reads it"
+        return "; ".join(f"{d.node}: {d.why_not_a_consumer}" for d in self.downstream[:5])
+
+
+@dataclass
+class UnusedModels:
+    candidates: list[UnusedModel] = field(default_factory=list)
+    protected: dict[str, str] = field(default_factory=dict)  # unused but protected: id -> why
+    refusal: str | None = None
+
+
+def consumers(graph: nx.DiGraph, archived_now: Collection[str], protections: Protections) -> dict[str, str]:
+    """Consumer node -> why it counts. `archived_now` holds report tokens archived in this run."""
+    archived_ids = {report_id(token) for token in archived_now}
+    found = {}
+    for node, attrs in graph.nodes(data=True):
+        kind = attrs["kind"]
+        if kind == "mode_report" and not attrs.get("archived") and node not in archived_ids:
+            found[node] = "active Mode report"
+        elif kind == "exposure" and not attrs["name"].startswith(GENERATED_EXPOSURE_PREFIX):
+            found[node] = "dbt exposure"
+        elif kind == "model" and (why := protections.reason(node, attrs)):
+            found[node] = f"protected ({why})"
+    return found
+
+
+def find_unused_models(
+    graph: nx.DiGraph,
+    *,
+    archived_now: Collection[str] = (),
+    protections: Protections | None = None,
+    evidence_complete: bool = True,
+    incomplete_because: str = "",
+    max_share: float = 0.2,
+) -> UnusedModels:
+    protections = protections or Protections()
+    result = UnusedModels()
+    if not evidence_complete:
+        result.refusal = (
+            f"Evidence is incomplete ({incomplete_because or 'see the Mode snapshot'}): "
+            "no model is proposed for removal on partial evidence."
+        )
+        return result
+    # Protected models are consumers (their parents live on); report the ones only protection keeps.
+    live = _reaching(graph, consumers(graph, archived_now, protections))
+    live_unprotected = _reaching(graph, consumers(graph, archived_now, Protections(tags=(), meta_keys=())))
+    models = [n for n, a in graph.nodes(data=True) if a["kind"] == "model"]
+    for model in models:
+        attrs = graph.nodes[model]
+        if model not in live_unprotected and (why_protected := protections.reason(model, attrs)):
+            result.protected[model] = why_protected
+        if model in live:
+            continue
+        result.candidates.append(
+            UnusedModel(
+                unique_id=model,
+                name=attrs["name"],
+                path=attrs.get("path"),
+                owner=attrs.get("owner"),
+                downstream=tuple(
+                    _explain(graph, d, archived_now) for d in sorted(nx.descendants(graph, model))
+                ),
+            )
+        )
+    if models and len(result.candidates) / len(models) > max_share:
+        result.refusal = (
+            f"{len(result.candidates)} of {len(models)} models ({len(result.candidates) / len(models):.0%}) "
+            f"look unused, above the cap of {max_share:.0%}: nothing is proposed. This usually means "
+            "missing evidence (a Mode workspace or dbt project not loaded); check, then raise the cap."
+        )
+        result.candidates = []
+    return result
+
+
+def _reaching(graph: nx.DiGraph, targets: Iterable[str]) -> set[str]:
+    """Every node with a path to one of `targets` (targets included): one reverse BFS."""
+    seen = set(targets)
+    queue = deque(seen)
+    while queue:
+        for parent in graph.predecessors(queue.popleft()):
+            if parent not in seen:
+                seen.add(parent)
+                queue.append(parent)
+    return seen
+
+
+def _explain(graph: nx.DiGraph, node: str, archived_now: Collection[str]) -> Downstream:
+    attrs = graph.nodes[node]
+    kind = attrs["kind"]
+    if kind == "mode_report":
+        token = node.removeprefix("mode.report.")
+        why = "archived in this run (stale)" if token in archived_now else "archived in Mode"
+    elif kind == "mode_query":
+        why = "its report is archived"
+    elif kind == "exposure":
+        why = "generated from Mode, follows its report"
+    else:
+        why = "no consumer downstream"
+    return Downstream(node, kind, why)

@@ -1,0 +1,123 @@
+"""Unused models on the sample platform, with the lineage the expected-outcomes file states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from metapipeline.mode.models import Creator, Definition, Query, Report
+from metapipeline.mode.snapshot import WorkspaceSnapshot
+from metapipeline.platform.graph import build_platform_graph, definition_id, query_id
+from metapipeline.platform.unused import Protections, find_unused_models
+from metapipeline.sandbox.sample import expected_outcomes
+
+
+@dataclass(frozen=True)
+class Reads:
+    status: str
+    nodes: tuple[str, ...]
+
+
+@pytest.fixture(scope="module")
+def snapshot(sample_workspace) -> WorkspaceSnapshot:
+    reports = []
+    for raw in sample_workspace["reports"]:
+        report = Report.from_api(
+            {**raw, "_links": {"creator": {"href": f"/api/{raw['creator']}"}}}, raw["space_token"]
+        )
+        queries = tuple(Query.from_api(q, report.token) for q in raw["queries"])
+        reports.append(Report(**{**report.__dict__, "queries": queries}))
+    return WorkspaceSnapshot(
+        workspace="freshcart",
+        taken_at="now",
+        reports=reports,
+        definitions=[Definition.from_api(d) for d in sample_workspace["definitions"]],
+        creators={u["username"]: Creator.from_api(u) for u in sample_workspace["users"]},
+    )
+
+
+@pytest.fixture(scope="module")
+def graph(sample_manifest, snapshot):
+    expected = expected_outcomes()["queries"]
+    reads = {token: Reads(q.get("status", "parsed"), tuple(q["nodes"])) for token, q in expected.items()}
+    return build_platform_graph([sample_manifest], snapshot, reads)
+
+
+def test_graph_has_every_node_kind_and_data_flows_to_reports(graph):
+    kinds = {attrs["kind"] for _, attrs in graph.nodes(data=True)}
+    assert kinds >= {
+        "model",
+        "seed",
+        "snapshot",
+        "source",
+        "exposure",
+        "mode_report",
+        "mode_query",
+        "mode_definition",
+    }
+    assert graph.has_edge("model.freshcart.fct_orders", query_id("1a2b3c4d5e60"))
+    assert graph.has_edge(query_id("1a2b3c4d5e60"), "mode.report.3f1c9a2e7b40")
+    assert graph.edges["model.freshcart.fct_order_items", query_id("7f9b1d3e5a68")]["how"] == "fallback"
+    assert "model.freshcart.fct_orders_legacy" not in graph  # disabled
+
+
+def test_exactly_the_expected_unused_models_including_the_cascade(graph):
+    stale = expected_outcomes()["stale_reports"]
+    result = find_unused_models(graph, archived_now=set(stale))
+    assert result.refusal is None
+    assert {m.unique_id for m in result.candidates} == set(expected_outcomes()["unused_models"])
+    assert set(result.protected) == set(expected_outcomes()["protected_models"])
+
+
+def test_without_archiving_in_this_run_there_is_no_cascade(graph):
+    result = find_unused_models(graph)
+    assert {m.unique_id for m in result.candidates} == set(
+        expected_outcomes()["unused_models_without_cascade"]
+    )
+
+
+def test_each_candidate_carries_its_evidence(graph):
+    result = find_unused_models(graph, archived_now=set(expected_outcomes()["stale_reports"]))
+    by_id = {m.unique_id: m for m in result.candidates}
+    cascade = by_id["model.freshcart.fct_store_ops_daily"]
+    assert cascade.owner and cascade.path.endswith("fct_store_ops_daily.sql")
+    reasons = {d.node: d.why_not_a_consumer for d in cascade.downstream}
+    assert reasons["mode.report.0f9b3d7a5e41"] == "archived in this run (stale)"
+    assert by_id["model.freshcart.fct_app_funnel"].why == "nothing reads it"
+    refunds = {d.node: d.why_not_a_consumer for d in by_id["model.freshcart.fct_refunds_monthly"].downstream}
+    assert refunds["mode.report.a6f2c8e1d937"] == "archived in Mode"
+
+
+def test_models_reached_only_through_a_definition_hang_off_it(graph):
+    active_stores = next(
+        d
+        for d in graph.nodes
+        if graph.nodes[d]["kind"] == "mode_definition" and graph.nodes[d]["name"] == "active_stores"
+    )
+    assert active_stores == definition_id("d1a7c3e5f902")
+
+
+def test_incomplete_evidence_proposes_nothing(graph):
+    result = find_unused_models(graph, evidence_complete=False, incomplete_because="space Finance unreadable")
+    assert result.candidates == []
+    assert "space Finance unreadable" in (result.refusal or "")
+
+
+def test_over_the_cap_nothing_is_proposed_and_the_message_says_so(graph):
+    result = find_unused_models(graph, archived_now=set(expected_outcomes()["stale_reports"]), max_share=0.1)
+    assert result.candidates == []
+    assert "8 of 43 models (19%)" in (result.refusal or "") and "cap of 10%" in (result.refusal or "")
+
+
+def test_protections_by_tag_meta_path_and_id(graph):
+    stale = set(expected_outcomes()["stale_reports"])
+    protections = Protections(
+        path_globs=("models/marts/ops/*",), unique_ids=("model.freshcart.fct_app_funnel",)
+    )
+    result = find_unused_models(graph, archived_now=stale, protections=protections)
+    assert result.protected["model.freshcart.fct_app_funnel"] == "listed in protected unique ids"
+    assert result.protected["model.freshcart.fct_courier_shifts"] == "path matches models/marts/ops/*"
+    assert "model.freshcart.int_app_sessions" not in {
+        m.unique_id for m in result.candidates
+    }  # feeds a protected one
