@@ -6,8 +6,8 @@ from dagster import MetadataValue, OpExecutionContext, Output, graph, job, op
 
 from metapipeline.actions.mode_lifecycle import LifecycleOutcome
 from metapipeline.dbt.manifest import count_resources
+from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot
-from metapipeline.orchestration.metadata import markdown_table
 from metapipeline.orchestration.mode_graph import mode
 from metapipeline.orchestration.resources import DbtManifestResource
 from metapipeline.summary import platform_summary

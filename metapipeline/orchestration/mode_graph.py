@@ -13,8 +13,8 @@ from metapipeline.actions.mode_lifecycle import (
     plan_lifecycle,
 )
 from metapipeline.dbt.manifest import mode_reports_behind_exposures
+from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
-from metapipeline.orchestration.metadata import markdown_table
 from metapipeline.orchestration.resources import ClockResource, LedgerResource, ModeResource
 from metapipeline.platform.stale import ReportVerdict, StalePolicy, judge_reports
 

@@ -1,0 +1,26 @@
+"""Markdown for people: tables in the Dagster UI, the plan and pull requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def escape(value: Any) -> str:
+    """One table cell on one line; names come from people, so no markup gets through."""
+    text = " ".join(str(value).split())
+    for char in "\\|*_`[]<>#":
+        text = text.replace(char, f"\\{char}")
+    return text
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], limit: int | None = None) -> str:
+    rows = list(rows)
+    if not rows:
+        return "_none_"
+    shown = rows if limit is None else rows[:limit]
+    lines = [f"| {' | '.join(headers)} |", f"|{'---|' * len(headers)}"]
+    lines += [f"| {' | '.join(escape(cell) for cell in row)} |" for row in shown]
+    if len(rows) > len(shown):
+        lines.append(f"| ... and {len(rows) - len(shown)} more |{' |' * (len(headers) - 1)}")
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""The plan: one document per run of what metapipeline decided and why, for dry and real runs alike.
+
+`to_json` is stable (sorted keys, sorted lists) so two plans diff cleanly; `to_markdown` is what a
+person reads in the Dagster UI or a pull request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from metapipeline.markdown import table
+from metapipeline.platform.stale import ReportVerdict
+from metapipeline.platform.unused import UnusedModels
+
+
+@dataclass
+class Plan:
+    workspace: str
+    as_of: str
+    dry_run: bool
+    stale_reports: list[dict[str, Any]] = field(default_factory=list)
+    kept_reports: list[dict[str, Any]] = field(default_factory=list)
+    lifecycle_refusal: str | None = None
+    unused_models: list[dict[str, Any]] = field(default_factory=list)
+    protected_models: dict[str, str] = field(default_factory=dict)
+    unused_refusal: str | None = None
+    exposure_changes: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def to_markdown(self) -> str:
+        lines = [f"# metapipeline plan for {self.workspace} as of {self.as_of}", ""]
+        if self.dry_run:
+            lines += ["_Dry run: nothing was changed._", ""]
+        lines += [f"## Stale Mode reports ({len(self.stale_reports)})", ""]
+        if self.lifecycle_refusal:
+            lines += [f"**Refused:** {self.lifecycle_refusal}", ""]
+        lines += _lines(
+            ["report", "name", "why"], [(r["token"], r["name"], r["reason"]) for r in self.stale_reports]
+        )
+        if self.kept_reports:
+            lines += ["", "Kept although their numbers say stale:", ""]
+            lines += _lines(
+                ["report", "name", "why"], [(r["token"], r["name"], r["reason"]) for r in self.kept_reports]
+            )
+        lines += ["", f"## Unused dbt models ({len(self.unused_models)})", ""]
+        if self.unused_refusal:
+            lines += [f"**Refused:** {self.unused_refusal}", ""]
+        lines += _lines(
+            ["model", "owner", "why nothing consumes it"],
+            [(m["unique_id"], m["owner"] or "", m["why"]) for m in self.unused_models],
+        )
+        if self.protected_models:
+            lines += ["", "Unused but protected:", ""]
+            lines += _lines(["model", "protection"], sorted(self.protected_models.items()))
+        return "\n".join(lines) + "\n"
+
+
+def build_plan(
+    *,
+    workspace: str,
+    as_of: str,
+    dry_run: bool,
+    verdicts: Iterable[ReportVerdict],
+    lifecycle_refusal: str | None,
+    unused: UnusedModels,
+) -> Plan:
+    verdicts = sorted(verdicts, key=lambda v: v.token)
+    return Plan(
+        workspace=workspace,
+        as_of=as_of,
+        dry_run=dry_run,
+        stale_reports=[_verdict(v) for v in verdicts if v.stale],
+        kept_reports=[_verdict(v) for v in verdicts if not v.stale and v.reason],
+        lifecycle_refusal=lifecycle_refusal,
+        unused_models=[
+            {
+                "unique_id": m.unique_id,
+                "name": m.name,
+                "path": m.path,
+                "owner": m.owner,
+                "why": m.why,
+                "downstream": [asdict(d) for d in m.downstream],
+            }
+            for m in sorted(unused.candidates, key=lambda m: m.unique_id)
+        ],
+        protected_models=dict(sorted(unused.protected.items())),
+        unused_refusal=unused.refusal,
+    )
+
+
+def _verdict(verdict: ReportVerdict) -> dict[str, Any]:
+    return {"token": verdict.token, "name": verdict.name, "reason": verdict.reason}
+
+
+def _lines(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    return table(headers, rows).splitlines()
