@@ -19,7 +19,6 @@ import base64
 import binascii
 import copy
 import hashlib
-import itertools
 import json
 import logging
 import mimetypes
@@ -58,11 +57,10 @@ Args = dict[str, Any]
 class SlackError(Exception):
     """A failed Slack method: HTTP 200 with `{"ok": false, "error": code}`."""
 
-    def __init__(self, code: str, detail: str = "", status: int = 200):
+    def __init__(self, code: str, detail: str = ""):
         super().__init__(code)
         self.code = code
         self.detail = detail
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -187,7 +185,6 @@ class SlackEmulator(Emulator):
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel id, ts) -> record
         self._files: dict[str, dict[str, Any]] = {}  # file id -> record of a completed upload
         self._pending: dict[str, dict[str, Any]] = {}  # file id -> upload not completed yet
-        self._file_ids = itertools.count(1)
         self._last_micros = 0
         self._methods: dict[str, Callable[[Request, Args], dict[str, Any]]] = {
             "auth.test": self._auth_test,
@@ -205,7 +202,9 @@ class SlackEmulator(Emulator):
         try:
             return self._by_name[name.lstrip("#")]
         except KeyError:
-            raise ValueError(f"{name!r} is not one of the channels {[c.name for c in self._channels]}") from None
+            raise ValueError(
+                f"{name!r} is not one of the channels {[c.name for c in self._channels]}"
+            ) from None
 
     # -- harness hooks -----------------------------------------------------------------------------
 
@@ -237,7 +236,7 @@ class SlackEmulator(Emulator):
 
     def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Messages in ts order, optionally in one channel (by name, '#name' or id)."""
-        wanted = None if channel is None else self._resolve(channel, by_name=True).id
+        wanted = None if channel is None else (self._by_id.get(channel) or self._named(channel)).id
         with self._lock:
             records = [copy.deepcopy(m) for m in self._messages.values() if wanted in (None, m["channel"])]
         return sorted(records, key=lambda m: (_micros_of(m["ts"]), m["channel"]))
@@ -261,12 +260,6 @@ class SlackEmulator(Emulator):
         membership = self._dir / "membership.json"
         if membership.exists():
             self._members.update(c for c in json.loads(membership.read_text())["joined"] if c in self._by_id)
-        # Continue numbering after the files already on disk so ids never collide with old uploads.
-        used = [int(p.name[1:].partition("_")[0], 16) for p in self._stored_files() if p.name[1:9].isalnum()]
-        self._file_ids = itertools.count(max(used, default=0) + 1)
-
-    def _stored_files(self) -> list[Path]:
-        return list(self._files_dir.glob("F*_*")) if self._files_dir.exists() else []
 
     def _read_jsonl(self, name: str) -> list[dict[str, Any]]:
         path = self._dir / name
@@ -302,7 +295,7 @@ class SlackEmulator(Emulator):
             self._authenticate(request, args)
             return Response(200, {"ok": True, **handler(request, args)})
         except SlackError as failure:
-            return Response(failure.status, _failure(failure.code, failure.detail))
+            return Response(200, _failure(failure.code, failure.detail))
 
     def _authenticate(self, request: Request, args: Args) -> None:
         scheme, _, credential = request.headers.get("authorization", "").partition(" ")
@@ -318,8 +311,8 @@ class SlackEmulator(Emulator):
         if channel is None and by_name and isinstance(ref, str):
             channel = self._by_name.get(ref.lstrip("#"))
         if channel is None:
-            hint = "" if by_name or not isinstance(ref, str) or ref.startswith("C") else " (this method wants an id)"
-            raise SlackError("channel_not_found", f"no channel {ref!r}{hint}")
+            wanted = "a channel name or id" if by_name else "a channel id"
+            raise SlackError("channel_not_found", f"no channel {ref!r}; this method takes {wanted}")
         return channel
 
     def _member_channel(self, ref: Any, *, by_name: bool = False) -> Channel:
@@ -482,7 +475,7 @@ class SlackEmulator(Emulator):
             old = self._messages.get((channel.id, args["ts"]))
             if old is None:
                 raise SlackError("message_not_found")
-            changes = {"text": text} if "text" in args else {}
+            changes: dict[str, Any] = {"text": text} if "text" in args else {}
             if "blocks" in args:
                 changes["blocks"] = blocks
             record = {**old, **changes, "edited_ts": self._next_ts()}
@@ -501,12 +494,15 @@ class SlackEmulator(Emulator):
             limit = max(1, min(int(args.get("limit") or 100), 1000))
             start = self._cursor_position(str(args.get("cursor") or ""), channels)
         except ValueError:
-            raise SlackError("invalid_arguments", "limit must be a number and cursor one we handed out") from None
-        page = channels[start : start + limit]
-        more = start + limit < len(channels)
-        next_cursor = base64.b64encode(f"channel:{channels[start + limit].id}".encode()).decode() if more else ""
+            raise SlackError(
+                "invalid_arguments", "limit must be a number and cursor one we handed out"
+            ) from None
+        end = start + limit
+        next_cursor = (
+            base64.b64encode(f"channel:{channels[end].id}".encode()).decode() if end < len(channels) else ""
+        )
         return {
-            "channels": [self._channel_view(c) for c in page],
+            "channels": [self._channel_view(c) for c in channels[start:end]],
             "response_metadata": {"next_cursor": next_cursor},
         }
 
@@ -547,7 +543,8 @@ class SlackEmulator(Emulator):
         except (TypeError, ValueError):
             raise SlackError("invalid_arguments", "length must be a number of bytes") from None
         with self._lock:
-            file_id = f"F{next(self._file_ids):010X}"
+            # Random like Slack's, so ids stay unique across restarts without a counter on disk.
+            file_id = "F" + secrets.token_hex(5).upper()
             self._pending[file_id] = {
                 "filename": str(args["filename"]),
                 "length": length,
@@ -579,8 +576,10 @@ class SlackEmulator(Emulator):
 
     def _complete_upload(self, request: Request, args: Args) -> dict[str, Any]:
         entries = _json_argument(args, "files")
-        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) and e.get("id") for e in entries):
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("id") for e in entries):
             raise SlackError("invalid_arguments", "files must be a JSON list of {id, title}")
+        if not entries or len({e["id"] for e in entries}) != len(entries):
+            raise SlackError("invalid_arguments", "files must name each upload once")
         refs = [r for r in str(args.get("channels") or "").split(",") if r]
         if args.get("channel_id"):
             refs.insert(0, args["channel_id"])
