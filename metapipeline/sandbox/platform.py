@@ -12,6 +12,7 @@ from metapipeline.sandbox.harness import Sandbox
 from metapipeline.sandbox.mode_emulator import ModeEmulator
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR, materialize_workspace
 from metapipeline.sandbox.sample.run_history import write_run_history
+from metapipeline.sandbox.slack_emulator import SlackEmulator
 
 _DBT_BUILD_OUTPUTS = ("target", "logs", "dbt_packages", "*.duckdb")
 
@@ -49,6 +50,7 @@ def start_sample_sandbox(
     mode = ModeEmulator(
         materialize_workspace(anchor), rate_limit=parse_rate_limit(mode_rate_limit), data_dir=data_dir
     )
-    sandbox = Sandbox([mode], faults=fault_settings, extra_env=files_env)
+    slack = SlackEmulator(data_dir)
+    sandbox = Sandbox([mode, slack], faults=fault_settings, extra_env=files_env)
     sandbox.start()
     return sandbox
