@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,11 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Date,
     DateTime,
     Dialect,
     Engine,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -39,6 +41,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
+
+from metapipeline.dbt.run_history import NodeRun
 
 DEFAULT_FILENAME = "metapipeline.sqlite"
 URL_VARIABLE = "METAPIPELINE_DATABASE_URL"
@@ -132,13 +136,30 @@ cached_reports_table = Table(
 )
 
 
+dbt_node_runs_table = Table(
+    "dbt_node_runs",
+    metadata,
+    Column("invocation_id", String(64), primary_key=True),
+    Column("unique_id", String(512), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("execution_time", Float, nullable=False),
+    Column("started_at", _UTCDateTime, nullable=False),
+    Column("day", Date, nullable=False),
+    Index("ix_dbt_node_runs_day", "day"),
+)
+
+
 def _v1(conn: Connection) -> None:
     # The tables above are the current schema. When one changes, freeze this step's own copy of
     # the first tables here and add a step that alters them: a step, once released, never changes.
     metadata.create_all(conn, tables=[actions_table, cached_reports_table])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]  # step i brings the schema to version i + 1
+def _v2(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[dbt_node_runs_table])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]  # step i brings the schema to version i + 1
 _INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
     "sqlite": sqlite.insert,
     "postgresql": postgresql.insert,
@@ -249,6 +270,57 @@ class Ledger:
         with self.engine.begin() as conn:
             for i in range(0, len(tokens), 500):  # chunks keep under SQLite's bound-parameter limit
                 conn.execute(delete(t).where(t.c.workspace == workspace, t.c.token.in_(tokens[i : i + 500])))
+
+    def record_node_runs(self, runs: Iterable[NodeRun]) -> int:
+        """Store dbt node runs; idempotent by (invocation id, node). Returns how many were new."""
+        rows = [
+            {
+                "invocation_id": r.invocation_id,
+                "unique_id": r.unique_id,
+                "status": r.status,
+                "execution_time": r.execution_time,
+                "started_at": r.started_at,
+                "day": r.day,
+            }
+            for r in runs
+        ]
+        if not rows:
+            return 0
+        t = dbt_node_runs_table
+        with self.engine.begin() as conn:
+            before = conn.scalar(select(func.count()).select_from(t)) or 0
+            statement = _INSERTS[self._dialect](t).on_conflict_do_nothing(
+                index_elements=["invocation_id", "unique_id"]
+            )
+            conn.execute(statement, rows)
+            return (conn.scalar(select(func.count()).select_from(t)) or 0) - before
+
+    def models_run_per_day(self, start: date | None = None, end: date | None = None) -> dict[date, int]:
+        """Distinct models that ran successfully, per day (both bounds inclusive)."""
+        t = dbt_node_runs_table
+        query = (
+            select(t.c.day, func.count(func.distinct(t.c.unique_id)))
+            .where(t.c.unique_id.like("model.%"), t.c.status == "success")
+            .group_by(t.c.day)
+            .order_by(t.c.day)
+        )
+        if start:
+            query = query.where(t.c.day >= start)
+        if end:
+            query = query.where(t.c.day <= end)
+        with self.engine.begin() as conn:
+            return {row[0]: int(row[1]) for row in conn.execute(query)}
+
+    def run_seconds_since(self, since: datetime) -> dict[str, float]:
+        """Total execution time per model since `since`: what optimising it would save."""
+        t = dbt_node_runs_table
+        query = (
+            select(t.c.unique_id, func.sum(t.c.execution_time))
+            .where(t.c.unique_id.like("model.%"), t.c.started_at >= since)
+            .group_by(t.c.unique_id)
+        )
+        with self.engine.begin() as conn:
+            return {str(row[0]): float(row[1]) for row in conn.execute(query)}
 
     def close(self) -> None:
         self.engine.dispose()

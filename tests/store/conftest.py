@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from metapipeline.store.ledger import Ledger
+
 INSTALL_HINT = "install it with `apt-get install -y postgresql` (Debian/Ubuntu)"
 _database_numbers = itertools.count()
 
@@ -92,3 +94,10 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    ledger = Ledger(ledger_url)
+    yield ledger
+    ledger.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -13,13 +12,6 @@ import sqlalchemy as sa
 from metapipeline.store import DEFAULT_FILENAME, Action, CachedReport, Ledger, database_url
 
 T0 = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def ledger(ledger_url: str) -> Iterator[Ledger]:
-    ledger = Ledger(ledger_url)
-    yield ledger
-    ledger.close()
 
 
 def _action(token: str, action: str, days: int, *, dry_run: bool = False, workspace: str = "acme") -> Action:
