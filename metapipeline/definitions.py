@@ -4,10 +4,19 @@ from dagster import Definitions, JobDefinition
 
 from metapipeline.orchestration.jobs import metapipeline
 from metapipeline.orchestration.resources import default_resources
+from metapipeline.orchestration.run_history_job import dbt_run_history, dbt_run_history_schedule
 
-defs = Definitions(jobs=[metapipeline], resources=default_resources())
+defs = Definitions(
+    jobs=[metapipeline, dbt_run_history],
+    schedules=[dbt_run_history_schedule],
+    resources=default_resources(),
+)
 
 
 def metapipeline_job() -> JobDefinition:
     """The job with its resources bound: what `execute_job(reconstructable(...))` needs."""
     return defs.resolve_job_def("metapipeline")
+
+
+def dbt_run_history_job() -> JobDefinition:
+    return defs.resolve_job_def("dbt_run_history")

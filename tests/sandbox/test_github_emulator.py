@@ -1,0 +1,357 @@
+"""The GitHub emulator speaks enough of GitHub's REST API for PyGithub's pull-request flow, over real HTTP,
+with real git objects underneath."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import github
+import pytest
+import requests
+from github import Auth, GithubException, GithubRetry, InputGitTreeElement
+from github.Repository import Repository
+
+from metapipeline.sandbox.faults import FaultSettings
+from metapipeline.sandbox.github_emulator import DEFAULT_TOKEN, GitHubEmulator
+from metapipeline.sandbox.harness import EmulatorServer
+
+SAMPLE_DBT = Path(__file__).resolve().parents[2] / "metapipeline" / "sandbox" / "sample" / "dbt_project"
+FULL_NAME = "freshcart/analytics"
+MODEL = "models/staging/stg_orders.sql"
+
+
+@pytest.fixture
+def repo_dir(tmp_path: Path) -> Path:
+    return tmp_path / "analytics.git"
+
+
+@pytest.fixture
+def start_github(repo_dir: Path) -> Iterator[Callable[..., EmulatorServer]]:
+    """Start a GitHub emulator over `repo_dir` (seeded with the sample dbt project); stop it after."""
+    servers: list[EmulatorServer] = []
+
+    def start(faults: FaultSettings | None = None, **options: Any) -> EmulatorServer:
+        options.setdefault("seed_dir", SAMPLE_DBT)
+        server = EmulatorServer(GitHubEmulator(repo_dir, **options), faults)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def client(server: EmulatorServer, token: str = DEFAULT_TOKEN, retry: Any = None) -> github.Github:
+    # PyGithub waits 0.25 s between requests and 1 s between writes by default; not against loopback.
+    return github.Github(
+        base_url=server.base_url,
+        auth=Auth.Token(token),
+        retry=retry,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
+
+
+def git(repo_dir: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo_dir), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def commit_change(repo: Repository, branch: str, files: dict[str, str | None], message: str) -> str:
+    """Commit through the Git Data API the way the product does: blobs, a tree on the base, a commit, a ref."""
+    head = repo.get_git_ref(f"heads/{branch}")
+    parent = repo.get_git_commit(head.object.sha)
+    elements = [
+        InputGitTreeElement(
+            path,
+            "100644",
+            "blob",
+            sha=None if text is None else repo.create_git_blob(text, "utf-8").sha,
+        )
+        for path, text in files.items()
+    ]
+    tree = repo.create_git_tree(elements, repo.get_git_tree(parent.tree.sha))
+    commit = repo.create_git_commit(message, tree, [parent])
+    head.edit(commit.sha)
+    return commit.sha
+
+
+def open_pull(repo: Repository, branch: str, files: dict[str, str | None], **fields: Any) -> Any:
+    repo.create_git_ref(f"refs/heads/{branch}", repo.get_branch(repo.default_branch).commit.sha)
+    commit_change(repo, branch, files, f"Change {branch}")
+    return repo.create_pull(base=repo.default_branch, head=branch, title=f"Update {branch}", **fields)
+
+
+def test_pull_request_flow_through_pygithub_lands_in_real_git(start_github, repo_dir):
+    server = start_github()
+    repo = client(server).get_repo(FULL_NAME)
+    assert repo.default_branch == "main"
+    main_sha = repo.get_branch("main").commit.sha
+    assert git(repo_dir, "rev-parse", "main").strip() == main_sha
+
+    repo.create_git_ref("refs/heads/metapipeline/drop-stale", main_sha)
+    old_model = repo.get_contents(MODEL, ref="metapipeline/drop-stale")
+    assert not isinstance(old_model, list)
+    changed = old_model.decoded_content.decode() + "-- reviewed by metapipeline\n"
+    new_sha = commit_change(
+        repo,
+        "metapipeline/drop-stale",
+        {MODEL: changed, "models/exposures/_exposures.yml": None},
+        "Drop a stale exposure",
+    )
+    assert repo.get_branch("metapipeline/drop-stale").commit.sha == new_sha
+
+    pull = repo.create_pull(base="main", head="metapipeline/drop-stale", title="Drop stale", body="draft")
+    assert (pull.number, pull.state, pull.merged) == (1, "open", False)
+    assert (pull.head.ref, pull.head.sha, pull.head.label) == (
+        "metapipeline/drop-stale",
+        new_sha,
+        "freshcart:metapipeline/drop-stale",
+    )
+    assert pull.base.ref == "main"
+    assert pull.user.login == "metapipeline-bot"
+    assert pull.mergeable and pull.changed_files == 2 and pull.commits == 1
+    assert pull.html_url.endswith("/freshcart/analytics/pull/1")
+
+    pull.edit(body="Removes an exposure nobody opens.")
+    pull.add_to_labels("metapipeline", "cleanup")
+    pull.create_issue_comment("Impact report: 0 dashboards affected.")
+
+    again = repo.get_pull(1)
+    assert again.body == "Removes an exposure nobody opens."
+    assert [label.name for label in again.labels] == ["metapipeline", "cleanup"]
+    assert [c.body for c in again.get_issue_comments()] == ["Impact report: 0 dashboards affected."]
+    assert {label.name for label in repo.get_labels()} == {"metapipeline", "cleanup"}
+    found = repo.get_pulls(state="open", head="freshcart:metapipeline/drop-stale", base="main")
+    assert [p.number for p in found] == [1]
+    assert list(repo.get_pulls(state="closed")) == []
+
+    diff = git(repo_dir, "diff", "--name-status", "main..metapipeline/drop-stale")
+    assert sorted(diff.splitlines()) == ["D\tmodels/exposures/_exposures.yml", f"M\t{MODEL}"]
+    assert "+-- reviewed by metapipeline" in git(
+        repo_dir, "diff", "main..metapipeline/drop-stale", "--", MODEL
+    )
+    assert (
+        git(repo_dir, "log", "-1", "--format=%s", "metapipeline/drop-stale").strip()
+        == "Drop a stale exposure"
+    )
+
+
+def test_contents_trees_and_commits_carry_real_git_objects(start_github, repo_dir):
+    repo = client(start_github()).get_repo(FULL_NAME)
+    model = repo.get_contents(MODEL)
+    assert not isinstance(model, list)
+    assert model.sha == git(repo_dir, "rev-parse", f"main:{MODEL}").strip()
+    assert model.decoded_content.decode() == git(repo_dir, "show", f"main:{MODEL}")
+
+    listing = repo.get_contents("models")
+    assert isinstance(listing, list)
+    assert {(item.name, item.type) for item in listing} >= {("staging", "dir"), ("marts", "dir")}
+
+    head = repo.get_git_commit(repo.get_branch("main").commit.sha)
+    assert head.message == "Initial commit" and head.parents == []
+    tree = repo.get_git_tree(head.tree.sha, recursive=True)
+    blobs = {element.path for element in tree.tree if element.type == "blob"}
+    assert MODEL in blobs and "dbt_project.yml" in blobs
+    assert not any(path.startswith(("target/", "logs/")) or path.endswith(".duckdb") for path in blobs)
+    assert blobs == set(git(repo_dir, "ls-tree", "-r", "--name-only", "main").splitlines())
+
+    blob = repo.create_git_blob(base64.b64encode(b"\x00binary").decode(), "base64")
+    assert git(repo_dir, "cat-file", "-p", blob.sha) == "\x00binary"
+
+
+def test_seeding_skips_build_output_and_reuses_an_existing_repository(tmp_path, start_github, repo_dir):
+    project = tmp_path / "project"
+    for name in ("models/a.sql", "target/manifest.json", "logs/dbt.log", "dev.duckdb"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("x\n")
+    start_github(seed_dir=project)
+    assert git(repo_dir, "ls-tree", "-r", "--name-only", "main").split() == ["models/a.sql"]
+    first = git(repo_dir, "rev-parse", "main")
+    start_github(seed_dir=SAMPLE_DBT)  # an existing repository is reused, not reseeded
+    assert git(repo_dir, "rev-parse", "main") == first
+
+
+def test_credentials_are_checked_like_github(start_github):
+    server = start_github()
+    with pytest.raises(github.BadCredentialsException) as bad:
+        client(server, token="wrong").get_repo(FULL_NAME)
+    assert bad.value.status == 401 and bad.value.data["message"] == "Bad credentials"
+
+    anonymous = requests.get(f"{server.base_url}/repos/{FULL_NAME}", timeout=5)
+    assert anonymous.status_code == 401 and anonymous.json()["message"] == "Requires authentication"
+    bearer = requests.get(
+        f"{server.base_url}/repos/{FULL_NAME}",
+        headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
+        timeout=5,
+    )
+    assert bearer.status_code == 200
+    assert int(bearer.headers["x-ratelimit-remaining"]) < int(bearer.headers["x-ratelimit-limit"])
+
+
+def test_unknown_objects_are_github_404s(start_github):
+    gh = client(start_github())
+    with pytest.raises(github.UnknownObjectException) as missing_repo:
+        gh.get_repo("freshcart/elsewhere")
+    assert missing_repo.value.data["message"] == "Not Found"
+    repo = gh.get_repo(FULL_NAME)
+    with pytest.raises(github.UnknownObjectException):
+        repo.get_git_ref("heads/nope")  # not lazy: Github() fetches on construction
+    with pytest.raises(github.UnknownObjectException):
+        repo.get_contents("models/nope.sql")
+    with pytest.raises(github.UnknownObjectException):
+        repo.get_pull(42)
+
+
+def test_existing_ref_is_422_and_non_fast_forward_needs_force(start_github):
+    repo = client(start_github()).get_repo(FULL_NAME)
+    main_sha = repo.get_branch("main").commit.sha
+    repo.create_git_ref("refs/heads/feature", main_sha)
+    with pytest.raises(GithubException) as exists:
+        repo.create_git_ref("refs/heads/feature", main_sha)
+    assert exists.value.status == 422 and exists.value.data["message"] == "Reference already exists"
+    assert exists.value.data["errors"]
+
+    ahead = commit_change(repo, "feature", {"notes.md": "hello\n"}, "Add notes")
+    feature = repo.get_git_ref("heads/feature")
+    with pytest.raises(GithubException) as rewind:
+        feature.edit(main_sha)
+    assert rewind.value.status == 422 and rewind.value.data["message"] == "Update is not a fast forward"
+    assert repo.get_branch("feature").commit.sha == ahead
+    feature.edit(main_sha, force=True)
+    assert repo.get_branch("feature").commit.sha == main_sha
+
+
+def test_pull_requests_are_validated_like_github(start_github):
+    repo = client(start_github()).get_repo(FULL_NAME)
+    open_pull(repo, "feature", {"notes.md": "hello\n"})
+    with pytest.raises(GithubException) as duplicate:
+        repo.create_pull(base="main", head="feature", title="Again")
+    assert duplicate.value.status == 422 and duplicate.value.data["message"] == "Validation Failed"
+    assert "already exists" in duplicate.value.data["errors"][0]["message"]
+
+    repo.create_git_ref("refs/heads/empty", repo.get_branch("main").commit.sha)
+    with pytest.raises(GithubException) as no_commits:
+        repo.create_pull(base="main", head="empty", title="Nothing")
+    assert no_commits.value.data["errors"][0]["message"] == "No commits between main and empty"
+    with pytest.raises(GithubException) as no_branch:
+        repo.create_pull(base="main", head="ghost", title="Nothing")
+    assert no_branch.value.data["errors"] == [{"resource": "PullRequest", "field": "head", "code": "invalid"}]
+
+
+def test_head_filter_needs_the_owner_prefix_like_on_github(start_github):
+    repo = client(start_github()).get_repo(FULL_NAME)
+    open_pull(repo, "one", {"one.md": "1\n"})
+    open_pull(repo, "two", {"two.md": "2\n"})
+    assert [p.head.ref for p in repo.get_pulls(head="freshcart:two")] == ["two"]
+    # Without "owner:" GitHub silently ignores the filter and lists everything, newest first.
+    assert [p.head.ref for p in repo.get_pulls(head="two")] == ["two", "one"]
+
+
+def test_lists_paginate_with_link_headers(start_github):
+    server = start_github()
+    repo = client(server).get_repo(FULL_NAME)
+    names = [f"area-{i:02d}" for i in range(35)]
+    for name in names:
+        repo.create_label(name, "0e8a16")
+
+    labels = repo.get_labels()
+    assert [label.name for label in labels] == names
+    assert labels.totalCount == 35
+
+    first = requests.get(
+        f"{server.base_url}/repos/{FULL_NAME}/labels",
+        headers={"Authorization": f"token {DEFAULT_TOKEN}"},
+        params={"per_page": 10},
+        timeout=5,
+    )
+    assert len(first.json()) == 10
+    assert first.links["next"]["url"].endswith("per_page=10&page=2")
+    assert first.links["last"]["url"].endswith("per_page=10&page=4")
+    last = requests.get(
+        first.links["last"]["url"], headers={"Authorization": f"token {DEFAULT_TOKEN}"}, timeout=5
+    )
+    assert [label["name"] for label in last.json()] == names[30:]
+    assert "next" not in last.links and "first" in last.links
+
+
+def test_state_survives_a_restart(start_github, repo_dir):
+    server = start_github()
+    repo = client(server).get_repo(FULL_NAME)
+    pull = open_pull(repo, "feature", {"notes.md": "hello\n"}, body="why")
+    pull.add_to_labels("metapipeline")
+    pull.create_issue_comment("first")
+    server.stop()
+
+    repo = client(start_github()).get_repo(FULL_NAME)
+    again = repo.get_pull(pull.number)
+    assert (again.title, again.body, again.head.sha) == (pull.title, "why", pull.head.sha)
+    assert [label.name for label in again.labels] == ["metapipeline"]
+    assert [c.body for c in again.get_issue_comments()] == ["first"]
+    assert open_pull(repo, "other", {"other.md": "x\n"}).number == pull.number + 1
+    assert (repo_dir / "emulator_state.json").exists()
+
+
+def test_people_merge_and_close_pull_requests(start_github, repo_dir):
+    server = start_github()
+    emulator = server.emulator
+    assert isinstance(emulator, GitHubEmulator)
+    repo = client(server).get_repo(FULL_NAME)
+    merged = open_pull(repo, "merged", {"notes.md": "hello\n"})
+    closed = open_pull(repo, "closed", {"other.md": "bye\n"})
+    head = merged.head.sha
+
+    merge_sha = emulator.merge_pull(merged.number)
+    emulator.close_pull(closed.number)
+
+    assert git(repo_dir, "rev-parse", "main").strip() == merge_sha
+    assert git(repo_dir, "log", "-1", "--format=%P", "main").split()[1] == head
+    assert git(repo_dir, "show", "main:notes.md") == "hello\n"
+    after = repo.get_pull(merged.number)
+    assert (after.state, after.merged, after.merged_by.login, after.merge_commit_sha) == (
+        "closed",
+        True,
+        "analytics-lead",
+        merge_sha,
+    )
+    assert after.is_merged() and not repo.get_pull(closed.number).is_merged()
+    assert [p.number for p in repo.get_pulls(state="closed", sort="created", direction="asc")] == [
+        merged.number,
+        closed.number,
+    ]
+    assert list(repo.get_pulls(state="open")) == []
+
+
+@pytest.mark.parametrize(
+    ("faults", "options"),
+    [
+        (FaultSettings(rate_5xx=0.5, seed=3), {}),
+        (FaultSettings(rate_429=0.5, seed=3, retry_after_s=0), {}),
+        (FaultSettings(rate_429=0.5, seed=3, retry_after_s=0), {"rate_limited_status": 403}),
+    ],
+    ids=["5xx", "429", "403-secondary-limit"],
+)
+def test_pygithub_retries_reads_through_faults(start_github, faults, options):
+    server = start_github(
+        faults=FaultSettings(**{**faults.to_dict(), "path_pattern": "/branches/"}), **options
+    )
+    repo = client(server, retry=GithubRetry(total=10)).get_repo(FULL_NAME)
+    assert len(repo.get_branch("main").commit.sha) == 40
+    assert sum(count for key, count in server.stats().items() if key.startswith("fault_")) >= 1
+
+
+def test_unretried_write_under_5xx_raises_a_clean_github_exception(start_github):
+    server = start_github(faults=FaultSettings(rate_5xx=1.0, path_pattern=r"/git/refs/"))
+    repo = client(server, retry=GithubRetry(total=3)).get_repo(FULL_NAME)
+    main_sha = repo.get_branch("main").commit.sha
+    # urllib3 does not retry PATCH, so the gateway error reaches the caller as a GithubException.
+    ref = repo.get_git_ref("heads/main")
+    with pytest.raises(GithubException) as failed:
+        ref.edit(main_sha)
+    assert failed.value.status in {502, 503, 504}
