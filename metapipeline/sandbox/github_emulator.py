@@ -55,6 +55,10 @@ _GITLINK_MODE = "160000"
 _NULL_SHA = "0" * 40
 _IDENTITY_LINE = re.compile(r"^(?P<name>.*) <(?P<email>[^>]*)> (?P<when>\d+) (?P<tz>[+-]\d{4})$")
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
+# Set by git hooks and wrappers; inherited, they would point git at some other repository or index.
+_GIT_LOCATION_VARS = frozenset(
+    {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES"}
+)
 
 
 class GitHubError(Exception):
@@ -86,6 +90,12 @@ def _stable_id(*parts: object) -> int:
 
 def _node_id(kind: str, *parts: object) -> str:
     return f"{kind}_" + base64.b64encode(":".join(map(str, parts)).encode()).decode().rstrip("=")
+
+
+def _git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in _GIT_LOCATION_VARS}
+    # Literal pathspecs: a path like "models/*.sql" names one file, never a glob.
+    return {**env, "GIT_LITERAL_PATHSPECS": "1", **(extra or {})}
 
 
 def _git_date(iso: str) -> str:
@@ -153,8 +163,8 @@ class Git:
             ["git", f"--git-dir={self.git_dir}", *args],
             input=input,
             capture_output=True,
-            # Literal pathspecs: a path like "models/*.sql" names one file, never a glob.
-            env={**os.environ, "GIT_LITERAL_PATHSPECS": "1", **(env or {})},
+            env=_git_env(env),
+            cwd=self.git_dir,  # outside any work tree, so paths are never taken relative to ours
             check=False,
         )
         if check and result.returncode != 0:
@@ -248,7 +258,7 @@ class Git:
     def commit_tree(
         self, tree: str, parents: Iterable[str], message: str, author: Identity, committer: Identity
     ) -> str:
-        args = ["commit-tree", tree]
+        args = ["commit-tree", "--no-gpg-sign", tree]
         for parent in parents:
             args += ["-p", parent]
         env = {
@@ -362,7 +372,7 @@ class GitHubEmulator(Emulator):
         self.token = token
         self.default_branch = default_branch
         self.rate_limited_status = rate_limited_status
-        self.repo_dir = Path(repo_dir)
+        self.repo_dir = Path(repo_dir).resolve()
         self.git = Git(self._open_or_init(self.repo_dir))
         self.state_file = self.git.git_dir / STATE_FILE
         # One lock for everything: requests are serialised, so refs, state and its file always agree.
@@ -394,10 +404,12 @@ class GitHubEmulator(Emulator):
             ["git", "init", "--quiet", "--bare", f"--initial-branch={self.default_branch}", str(repo_dir)],
             check=True,
             capture_output=True,
+            env=_git_env(),
         )
         return repo_dir
 
     def _seed(self, seed_dir: Path | None) -> None:
+        seed_dir = seed_dir.resolve() if seed_dir else None  # git runs elsewhere, so paths must be absolute
         files = sorted(_seed_files(seed_dir)) if seed_dir else []
         edits: list[tuple[str, str, str | None]] = []
         if seed_dir and files:
@@ -482,7 +494,10 @@ class GitHubEmulator(Emulator):
         }
 
     def _handled(self, handler: RouteHandler) -> Callable[[Request], Response]:
-        """Wrap a route: decode path parameters, check the repository, map GitHubError, add headers."""
+        """Wrap a route: decode path parameters, check the repository, map GitHubError, add headers.
+
+        A request that fails leaves the stored state as it was, like GitHub's all-or-nothing writes.
+        """
 
         def handle(request: Request) -> Response:
             params = {k: unquote(v) for k, v in request.params.items() if v is not None}
@@ -490,6 +505,7 @@ class GitHubEmulator(Emulator):
             request.params.update(params)
             urls = _Urls(f"http://{request.headers.get('host', '127.0.0.1')}", self.full_name)
             with self._lock:
+                before = json.dumps(self._state) if request.method != "GET" else None
                 try:
                     if "owner" in params and (
                         f"{params['owner']}/{params['repo']}".lower() != self.full_name.lower()
@@ -497,6 +513,8 @@ class GitHubEmulator(Emulator):
                         raise _not_found()
                     response = handler(request, urls)
                 except GitHubError as error:
+                    if before is not None:
+                        self._state = json.loads(before)
                     response = self._error_response(error)
                 response.headers.update(self._rate_headers(count=True))
                 return response
@@ -614,8 +632,8 @@ class GitHubEmulator(Emulator):
             "archived": False,
             "disabled": False,
             "default_branch": self.default_branch,
-            "clone_url": self.repo_dir.resolve().as_uri(),  # really clonable
-            "git_url": self.repo_dir.resolve().as_uri(),
+            "clone_url": self.repo_dir.as_uri(),  # really clonable
+            "git_url": self.repo_dir.as_uri(),
             "pulls_url": f"{urls.repo}/pulls{{/number}}",
             "issues_url": f"{urls.repo}/issues{{/number}}",
             "labels_url": f"{urls.repo}/labels{{/name}}",
@@ -802,8 +820,10 @@ class GitHubEmulator(Emulator):
             raise _invalid(
                 {"resource": "Reference", "code": "missing_field", "field": "ref" if ref else "sha"}
             )
-        valid_name = self.git.run("check-ref-format", ref, check=False).returncode == 0
-        if not ref.startswith("refs/") or ref.count("/") < 2 or not valid_name:
+        # The prefix check comes first so a name can never reach git as an option.
+        if not (ref.startswith("refs/") and ref.count("/") >= 2) or (
+            self.git.run("check-ref-format", ref, check=False).returncode != 0
+        ):
             raise GitHubError(422, f"{ref} is not a valid ref name.")
         if self.git.object_type(sha) is None:
             raise GitHubError(422, "Object does not exist")
@@ -839,8 +859,10 @@ class GitHubEmulator(Emulator):
             # GitHub closes pull requests whose head or base branch disappears.
             branch = ref.removeprefix("refs/heads/")
             for pull in self._pulls():
-                if pull["state"] == "open" and branch in (pull["head_ref"], pull["base_ref"]):
-                    self._close(pull, head_sha=old if pull["head_ref"] == branch else None)
+                if pull["state"] == "open" and pull["head_ref"] == branch:
+                    self._close(pull, head_sha=old)
+                elif pull["state"] == "open" and pull["base_ref"] == branch:
+                    self._close(pull, base_sha=old)
             self._save_state()
         return Response(204)
 
@@ -973,10 +995,11 @@ class GitHubEmulator(Emulator):
             raise _not_found()
         return pull
 
-    def _head_sha(self, pull: dict[str, Any]) -> str:
-        # Open pull requests follow their branch; closed ones keep the head they closed with.
-        live = self.git.ref_sha(self._branch_ref(pull["head_ref"])) if pull["state"] == "open" else None
-        return live or pull["head_sha"]
+    def _tip(self, pull: dict[str, Any], side: str) -> str:
+        """The head or base commit: open pull requests follow their branches, closed ones keep
+        the commits they closed with (so a merged pull request still shows its own changes)."""
+        live = self.git.ref_sha(self._branch_ref(pull[f"{side}_ref"])) if pull["state"] == "open" else None
+        return live or pull[f"{side}_sha"]
 
     def _label_json(self, urls: _Urls, label: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -1007,8 +1030,7 @@ class GitHubEmulator(Emulator):
         url = f"{urls.repo}/pulls/{number}"
         issue_url = f"{urls.repo}/issues/{number}"
         html_url = f"{urls.html}/pull/{number}"
-        head_sha = self._head_sha(pull)
-        base_sha = self.git.ref_sha(self._branch_ref(pull["base_ref"])) or pull.get("base_sha") or head_sha
+        head_sha, base_sha = self._tip(pull, "head"), self._tip(pull, "base")
         body: dict[str, Any] = {
             "url": url,
             "id": _stable_id("pull", self.full_name, number),
@@ -1196,13 +1218,11 @@ class GitHubEmulator(Emulator):
         self._save_state()
 
     def _reopen(self, pull: dict[str, Any]) -> None:
-        problem = (
-            "The pull request has been merged."
-            if pull["merged_at"]
-            else "The head branch no longer exists."
-            if self.git.ref_sha(self._branch_ref(pull["head_ref"])) is None
-            else None
-        )
+        problem = None
+        if pull["merged_at"]:
+            problem = "The pull request has been merged."
+        elif self.git.ref_sha(self._branch_ref(pull["head_ref"])) is None:
+            problem = "The head branch no longer exists."
         if problem:
             raise _invalid(
                 {
@@ -1215,8 +1235,10 @@ class GitHubEmulator(Emulator):
         self._check_no_open_duplicate(pull["head_ref"], pull["base_ref"], pull["number"])
         pull.update(state="open", closed_at=None)
 
-    def _close(self, pull: dict[str, Any], head_sha: str | None = None) -> None:
-        pull["head_sha"] = head_sha or self._head_sha(pull)
+    def _close(self, pull: dict[str, Any], head_sha: str | None = None, base_sha: str | None = None) -> None:
+        pull.update(
+            head_sha=head_sha or self._tip(pull, "head"), base_sha=base_sha or self._tip(pull, "base")
+        )
         pull.update(state="closed", closed_at=_now(), updated_at=_now())
 
     def _is_merged(self, request: Request, urls: _Urls) -> Response:
@@ -1248,7 +1270,7 @@ class GitHubEmulator(Emulator):
     ) -> str:
         if pull["state"] != "open":
             raise GitHubError(405, "Pull Request is not mergeable")
-        head = self._head_sha(pull)
+        head = self._tip(pull, "head")
         if expected_head and expected_head != head:
             raise GitHubError(409, "Head branch was modified. Review and try the merge again.")
         base_ref = self._branch_ref(pull["base_ref"])
@@ -1272,8 +1294,8 @@ class GitHubEmulator(Emulator):
             raise GitHubError(405, f"Merge method {method} is not possible for this pull request")
         if not self.git.set_ref(base_ref, merged, base):
             raise GitHubError(409, "Base branch was modified. Review and try the merge again.")
-        self._close(pull, head_sha=head)
-        pull.update(merged_at=pull["closed_at"], merged_by=by, merge_commit_sha=merged, base_sha=base)
+        self._close(pull, head_sha=head, base_sha=base)
+        pull.update(merged_at=pull["closed_at"], merged_by=by, merge_commit_sha=merged)
         self._save_state()
         return merged
 
@@ -1404,6 +1426,16 @@ class GitHubEmulator(Emulator):
         self._state[counter] = value + 1
         return value
 
+    def _new_label(
+        self, name: str, color: str = NEW_LABEL_COLOR, description: str | None = None
+    ) -> dict[str, Any]:
+        return {
+            "id": _stable_id("label", self.full_name, name.lower()),
+            "name": name,
+            "color": color.lower(),
+            "description": description,
+        }
+
     def _ensure_labels(self, names: Iterable[Any]) -> list[str]:
         """Canonical names for `names`, creating repository labels GitHub would create on the fly."""
         canonical: list[str] = []
@@ -1411,22 +1443,15 @@ class GitHubEmulator(Emulator):
             name = name.get("name") if isinstance(name, dict) else name
             if not isinstance(name, str) or not name.strip():
                 raise _invalid({"resource": "Label", "code": "invalid", "field": "name"})
-            label = self._state["labels"].setdefault(
-                name.lower(),
-                {
-                    "id": _stable_id("label", self.full_name, name.lower()),
-                    "name": name,
-                    "color": NEW_LABEL_COLOR,
-                    "description": None,
-                },
-            )
+            label = self._state["labels"].setdefault(name.lower(), self._new_label(name))
             if label["name"] not in canonical:
                 canonical.append(label["name"])
         return canonical
 
     def _issue_label_names(self, request: Request) -> list[Any]:
-        data = request.json() if request.body else []
-        names = data.get("labels", []) if isinstance(data, dict) else data
+        data = _json_body(request)
+        # PyGithub sends a bare list; GitHub also accepts {"labels": [...]}.
+        names = data.get("labels", []) if isinstance(data, dict) else data or []
         if not isinstance(names, list):
             raise _invalid({"resource": "Label", "code": "invalid", "field": "labels"})
         return names
@@ -1469,12 +1494,7 @@ class GitHubEmulator(Emulator):
         color = str(data.get("color") or NEW_LABEL_COLOR).lstrip("#")
         if not re.fullmatch(r"[0-9a-fA-F]{6}", color):
             raise _invalid({"resource": "Label", "code": "invalid", "field": "color"})
-        label = {
-            "id": _stable_id("label", self.full_name, name.lower()),
-            "name": name,
-            "color": color.lower(),
-            "description": data.get("description"),
-        }
+        label = self._new_label(name, color, data.get("description"))
         self._state["labels"][name.lower()] = label
         self._save_state()
         return Response(201, self._label_json(urls, label))
@@ -1506,11 +1526,15 @@ def _int_or(value: str | None, default: int) -> int:
         return default  # GitHub ignores a page or per_page it cannot read
 
 
-def _json_object(request: Request) -> dict[str, Any]:
+def _json_body(request: Request) -> Any:
     try:
-        data = request.json()
+        return request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise GitHubError(400, "Problems parsing JSON") from None
+
+
+def _json_object(request: Request) -> dict[str, Any]:
+    data = _json_body(request)
     if data is None:
         return {}
     if not isinstance(data, dict):

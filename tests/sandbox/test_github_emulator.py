@@ -21,7 +21,7 @@ from metapipeline.sandbox.harness import EmulatorServer
 
 SAMPLE_DBT = Path(__file__).resolve().parents[2] / "metapipeline" / "sandbox" / "sample" / "dbt_project"
 FULL_NAME = "freshcart/analytics"
-MODEL = "models/staging/stg_orders.sql"
+MODEL = "models/staging/shop/stg_shop__orders.sql"
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_contents_trees_and_commits_carry_real_git_objects(start_github, repo_di
 
     listing = repo.get_contents("models")
     assert isinstance(listing, list)
-    assert {(item.name, item.type) for item in listing} >= {("staging", "dir"), ("marts", "dir")}
+    assert {(item.name, item.type) for item in listing} >= {("staging", "dir"), ("exposures", "dir")}
 
     head = repo.get_git_commit(repo.get_branch("main").commit.sha)
     assert head.message == "Initial commit" and head.parents == []
@@ -166,12 +166,15 @@ def test_contents_trees_and_commits_carry_real_git_objects(start_github, repo_di
     assert git(repo_dir, "cat-file", "-p", blob.sha) == "\x00binary"
 
 
-def test_seeding_skips_build_output_and_reuses_an_existing_repository(tmp_path, start_github, repo_dir):
+def test_seeding_skips_build_output_and_reuses_an_existing_repository(
+    tmp_path, monkeypatch, start_github, repo_dir
+):
     project = tmp_path / "project"
     for name in ("models/a.sql", "target/manifest.json", "logs/dbt.log", "dev.duckdb"):
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text("x\n")
-    start_github(seed_dir=project)
+    monkeypatch.chdir(tmp_path)
+    start_github(seed_dir=Path("project"))  # relative to where the caller runs
     assert git(repo_dir, "ls-tree", "-r", "--name-only", "main").split() == ["models/a.sql"]
     first = git(repo_dir, "rev-parse", "main")
     start_github(seed_dir=SAMPLE_DBT)  # an existing repository is reused, not reseeded
@@ -258,8 +261,10 @@ def test_lists_paginate_with_link_headers(start_github):
     server = start_github()
     repo = client(server).get_repo(FULL_NAME)
     names = [f"area-{i:02d}" for i in range(35)]
-    for name in names:
-        repo.create_label(name, "0e8a16")
+    repo.create_label(names[0], "0e8a16")
+    # Adding labels to an issue creates the missing ones, as GitHub does: 34 labels, one request.
+    open_pull(repo, "feature", {"notes.md": "hello\n"}).add_to_labels(*names)
+    assert repo.get_label(names[0]).color == "0e8a16" and repo.get_label(names[1]).color == "ededed"
 
     labels = repo.get_labels()
     assert [label.name for label in labels] == names
@@ -305,10 +310,12 @@ def test_people_merge_and_close_pull_requests(start_github, repo_dir):
     repo = client(server).get_repo(FULL_NAME)
     merged = open_pull(repo, "merged", {"notes.md": "hello\n"})
     closed = open_pull(repo, "closed", {"other.md": "bye\n"})
+    abandoned = open_pull(repo, "abandoned", {"gone.md": "gone\n"})
     head = merged.head.sha
 
     merge_sha = emulator.merge_pull(merged.number)
     emulator.close_pull(closed.number)
+    repo.get_git_ref("heads/abandoned").delete()  # GitHub closes a pull request whose branch is deleted
 
     assert git(repo_dir, "rev-parse", "main").strip() == merge_sha
     assert git(repo_dir, "log", "-1", "--format=%P", "main").split()[1] == head
@@ -320,11 +327,19 @@ def test_people_merge_and_close_pull_requests(start_github, repo_dir):
         "analytics-lead",
         merge_sha,
     )
+    assert after.changed_files == 1 and after.commits == 1  # still its own changes, not main's
     assert after.is_merged() and not repo.get_pull(closed.number).is_merged()
     assert [p.number for p in repo.get_pulls(state="closed", sort="created", direction="asc")] == [
         merged.number,
         closed.number,
+        abandoned.number,
     ]
+    assert repo.get_pull(abandoned.number).head.sha == abandoned.head.sha
+
+    with pytest.raises(GithubException) as reopen:
+        after.edit(title="Renamed", state="open")
+    assert reopen.value.status == 422
+    assert repo.get_pull(merged.number).title == merged.title  # a failed write changes nothing
     assert list(repo.get_pulls(state="open")) == []
 
 
