@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 
 from metapipeline.sandbox.faults import FaultSettings
+from metapipeline.sandbox.github_emulator import GitHubEmulator
 from metapipeline.sandbox.harness import Sandbox
 from metapipeline.sandbox.mode_emulator import ModeEmulator
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR, materialize_workspace
@@ -50,7 +51,8 @@ def start_sample_sandbox(
     mode = ModeEmulator(
         materialize_workspace(anchor), rate_limit=parse_rate_limit(mode_rate_limit), data_dir=data_dir
     )
+    github = GitHubEmulator(data_dir / "github" / "analytics.git", seed_dir=DBT_PROJECT_DIR)
     slack = SlackEmulator(data_dir)
-    sandbox = Sandbox([mode, slack], faults=fault_settings, extra_env=files_env)
+    sandbox = Sandbox([mode, github, slack], faults=fault_settings, extra_env=files_env)
     sandbox.start()
     return sandbox
