@@ -149,6 +149,15 @@ dbt_node_runs_table = Table(
 )
 
 
+slack_posts_table = Table(
+    "slack_posts",
+    metadata,
+    Column("key", String(255), primary_key=True),  # e.g. "<run id>:summary": one post per run and purpose
+    Column("channel_id", String(64), nullable=False),
+    Column("ts", String(64), nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     # The tables above are the current schema. When one changes, freeze this step's own copy of
     # the first tables here and add a step that alters them: a step, once released, never changes.
@@ -159,7 +168,11 @@ def _v2(conn: Connection) -> None:
     metadata.create_all(conn, tables=[dbt_node_runs_table])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]  # step i brings the schema to version i + 1
+def _v3(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[slack_posts_table])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]  # step i brings the schema to version i + 1
 _INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
     "sqlite": sqlite.insert,
     "postgresql": postgresql.insert,
@@ -321,6 +334,17 @@ class Ledger:
         )
         with self.engine.begin() as conn:
             return {str(row[0]): float(row[1]) for row in conn.execute(query)}
+
+    def slack_post(self, key: str) -> tuple[str, str] | None:
+        """(channel id, ts) of what was posted under `key`, if anything."""
+        t = slack_posts_table
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.c.channel_id, t.c.ts).where(t.c.key == key)).first()
+        return (row[0], row[1]) if row else None
+
+    def record_slack_post(self, key: str, channel_id: str, ts: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(slack_posts_table).values(key=key, channel_id=channel_id, ts=ts))
 
     def close(self) -> None:
         self.engine.dispose()
