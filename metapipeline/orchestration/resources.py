@@ -11,6 +11,7 @@ from typing import Any
 from dagster import ConfigurableResource, EnvVar, Failure
 from pydantic import Field
 
+from metapipeline.actions.slack import SlackPoster
 from metapipeline.dbt.manifest import read_manifest
 from metapipeline.mode.client import ModeClient
 from metapipeline.store.ledger import Ledger, database_url
@@ -96,6 +97,17 @@ class ClockResource(ConfigurableResource):
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+class SlackResource(ConfigurableResource):
+    """Where charts, summaries and alerts go."""
+
+    token: str
+    channel: str
+    api_url: str | None = Field(default=None, description="Default: $SLACK_API_URL, else Slack's")
+
+    def poster(self) -> SlackPoster:
+        return SlackPoster(self.token, self.channel, base_url=self.api_url or os.environ.get("SLACK_API_URL"))
+
+
 def default_resources() -> dict[str, Any]:
     return {
         "mode": ModeResource(
@@ -106,4 +118,5 @@ def default_resources() -> dict[str, Any]:
         "dbt": DbtManifestResource(),
         "ledger": LedgerResource(),
         "clock": ClockResource(),
+        "slack": SlackResource(token=EnvVar("SLACK_BOT_TOKEN"), channel=EnvVar("SLACK_CHANNEL")),
     }
