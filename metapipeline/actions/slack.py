@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -61,3 +62,23 @@ class SlackPoster:
             ts = str(self.client.chat_postMessage(channel=channel_id, text=text)["ts"])
         ledger.record_slack_post(key, channel_id, ts)
         return SlackPost(channel_id, ts, reused=False)
+
+
+def daily_summary(
+    priorities: list[dict[str, Any]], archived: list[str], removal_candidates: list[str], pr_urls: list[str]
+) -> str:
+    """The message above the charts: what to optimise first, what was cleaned, where to review."""
+    lines = ["*metapipeline daily report*"]
+    if priorities:
+        lines.append("*Optimise first* (importance x recent run time):")
+        for row in priorities[:5]:
+            owner = f" ({escape_mrkdwn(str(row['owner']))})" if row.get("owner") else ""
+            lines.append(
+                f"• `{escape_mrkdwn(str(row['name']))}`{owner}: {float(row['recent_run_seconds']):.0f} s/week"
+            )
+    lines.append(f"*Mode reports archived today:* {len(archived)}")
+    lines += [f"• {escape_mrkdwn(name)}" for name in archived[:10]]
+    lines.append(f"*dbt models proposed for removal:* {len(removal_candidates)}")
+    lines += [f"• `{escape_mrkdwn(name)}`" for name in removal_candidates[:10]]
+    lines += [f"Review: {escape_mrkdwn(url)}" for url in pr_urls]
+    return "\n".join(lines)
