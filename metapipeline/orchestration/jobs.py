@@ -1,19 +1,30 @@
 """The metapipeline job: ingest dbt and Mode, clean Mode up; later steps plug in here."""
 
+import os
 from typing import Any
 
-from dagster import MetadataValue, OpExecutionContext, Output, graph, job, op
+from dagster import (
+    DefaultScheduleStatus,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    ScheduleDefinition,
+    graph,
+    job,
+    op,
+)
 
 from metapipeline.actions.mode_lifecycle import LifecycleOutcome
 from metapipeline.dbt.manifest import count_resources
 from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot
 from metapipeline.orchestration.mode_graph import mode
+from metapipeline.orchestration.policies import SERVICE_RETRY, kind
 from metapipeline.orchestration.resources import DbtManifestResource
 from metapipeline.summary import platform_summary
 
 
-@op(tags={"dagster/kind/dbt": ""})
+@op(tags=kind("dbt"), retry_policy=SERVICE_RETRY)
 def dbt_manifest(context: OpExecutionContext, dbt: DbtManifestResource) -> Output[dict]:
     """Load the dbt manifest (parsing the project when no ready manifest is given)."""
     manifest = dbt.load_manifest()
@@ -45,3 +56,14 @@ def metapipeline() -> None:
     manifest = dbt()
     mode_results: Any = mode(manifest)  # the graph's named outputs
     summarize(mode_results.snapshot, manifest, mode_results.lifecycle)
+
+
+# Daily, on by default once deployed (switch it off in the UI); time and zone from the environment.
+metapipeline_schedule = ScheduleDefinition(
+    name="metapipeline_daily",
+    job=metapipeline,
+    cron_schedule=os.environ.get("METAPIPELINE_SCHEDULE_CRON", "0 6 * * *"),
+    execution_timezone=os.environ.get("METAPIPELINE_SCHEDULE_TIMEZONE", "UTC"),
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="The daily metapipeline run (METAPIPELINE_SCHEDULE_CRON, METAPIPELINE_SCHEDULE_TIMEZONE)",
+)

@@ -15,13 +15,12 @@ from metapipeline.actions.mode_lifecycle import (
 from metapipeline.dbt.manifest import mode_reports_behind_exposures
 from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
+from metapipeline.orchestration.policies import SERVICE_RETRY, kind
 from metapipeline.orchestration.resources import ClockResource, LedgerResource, ModeResource
 from metapipeline.platform.stale import ReportVerdict, StalePolicy, judge_reports
 
-MODE_KIND = {"dagster/kind/mode": ""}
 
-
-@op(tags=MODE_KIND, out=Out(WorkspaceSnapshot))
+@op(tags=kind("mode"), out=Out(WorkspaceSnapshot), retry_policy=SERVICE_RETRY)
 def mode_snapshot(context: OpExecutionContext, mode: ModeResource, ledger: LedgerResource) -> Output:
     """Read the Mode workspace; queries only for reports new or changed since the last run."""
     client = mode.client()
@@ -61,7 +60,7 @@ class StalePolicyConfig(Config):
         )
 
 
-@op(tags=MODE_KIND)
+@op(tags=kind("mode"))
 def stale_reports(
     context: OpExecutionContext,
     config: StalePolicyConfig,
@@ -101,7 +100,7 @@ class LifecycleConfig(Config):
     max_actions: int = Field(500, description="Refuse more archives plus deletes than this in one run")
 
 
-@op(tags=MODE_KIND)
+@op(tags=kind("mode"), retry_policy=SERVICE_RETRY)
 def mode_lifecycle(
     context: OpExecutionContext,
     config: LifecycleConfig,

@@ -7,8 +7,9 @@ import pandas as pd
 from dagster import Field, In, MetadataValue, OpExecutionContext, Out, Output, graph, op
 from dagstermill import define_dagstermill_op
 
+from metapipeline.orchestration.policies import kind
+
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "meta_analysis.ipynb"
-REPORT_KIND = {"dagster/kind/jupyter": ""}
 
 meta_analysis = define_dagstermill_op(
     name="meta_analysis",
@@ -24,18 +25,18 @@ meta_analysis = define_dagstermill_op(
     required_resource_keys={"slack", "ledger"},
     output_notebook_name="executed_notebook",
     save_notebook_on_failure=True,
-    tags=REPORT_KIND,
+    tags=kind("jupyter"),
     description="Charts: models run per day, top models by importance, the optimisation quadrant; posted to Slack.",
 )
 
 
-@op(tags=REPORT_KIND, out=Out(str))
+@op(tags=kind("jupyter"), out=Out(str))
 def charts_dir(context: OpExecutionContext) -> str:
     """Where this run's charts go: beside its other artifacts in DAGSTER_HOME."""
     return str(Path(context.instance.storage_directory()) / context.run_id / "charts")
 
 
-@op(tags=REPORT_KIND)
+@op(tags=kind("jupyter"))
 def publish_charts(context: OpExecutionContext, charts: list) -> Output[list]:
     """Show the charts' paths in the UI (the notebook op links the executed notebook)."""
     metadata: dict[str, Any] = {Path(p).stem: MetadataValue.path(p) for p in charts}

@@ -20,9 +20,9 @@ from dagster import (
 from pydantic import Field
 
 from metapipeline.dbt.run_history import models_run, read_invocations
+from metapipeline.orchestration.policies import kind
 from metapipeline.orchestration.resources import LedgerResource
 
-DBT_KIND = {"dagster/kind/dbt": ""}
 daily = DailyPartitionsDefinition(start_date="2025-01-01", timezone="UTC")
 
 
@@ -43,7 +43,7 @@ class RunHistoryConfig(Config):
         raise Failure("No dbt run history configured: set DBT_RUN_RESULTS_DIR or the op's `location`.")
 
 
-@op(tags=DBT_KIND)
+@op(tags=kind("dbt"))
 def ingest_run_history(
     context: OpExecutionContext, config: RunHistoryConfig, ledger: LedgerResource
 ) -> Output[int]:
