@@ -185,7 +185,7 @@ class Ledger:
     SCHEMA_VERSION = len(MIGRATIONS)
 
     def __init__(self, url: str):
-        self.engine = create_engine(url)
+        self.engine = create_engine(_with_driver(url))
         self._dialect = self.engine.dialect.name
         if self._dialect not in _INSERTS:
             raise ValueError(f"The ledger runs on SQLite or PostgreSQL, not {self.engine.url!r}.")
@@ -348,6 +348,14 @@ class Ledger:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _with_driver(url: str) -> str:
+    # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; we ship psycopg2 (as dagster-postgres does).
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg2://" + url[len(bare) :]
+    return url
 
 
 def _share_sqlite(engine: Engine) -> None:

@@ -223,3 +223,12 @@ def test_two_ledgers_write_concurrently(ledger_url: str) -> None:
     assert check.schema_version() == Ledger.SCHEMA_VERSION
     for ledger in [*ledgers, check]:
         ledger.close()
+
+
+def test_a_bare_postgresql_url_uses_the_driver_we_ship(ledger_url: str) -> None:
+    if not ledger_url.startswith("postgresql+psycopg2://"):
+        pytest.skip("PostgreSQL only")
+    bare = Ledger(ledger_url.replace("postgresql+psycopg2://", "postgresql://"))
+    assert bare.engine.dialect.driver == "psycopg2"
+    assert bare.schema_version() == Ledger.SCHEMA_VERSION
+    bare.close()
