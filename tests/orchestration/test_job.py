@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 from dagster import DagsterInstance, execute_job, instance_for_test, reconstructable
 
 from metapipeline.definitions import defs, metapipeline_job
@@ -77,3 +78,32 @@ def test_job_archives_stale_reports_then_deletes_them_after_the_grace_period(tmp
             assert response.status_code == 200
             past_grace = _run_job(now + timedelta(days=31), instance)
             assert (past_grace["reports archived"], past_grace["reports deleted"]) == (0, len(stale) - 1)
+
+
+@pytest.mark.slow
+def test_job_on_postgresql_under_the_multiprocess_executor(tmp_path, monkeypatch, postgres_server):
+    """Dagster's storage and the ledger both in a real PostgreSQL; every op in its own process."""
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in ("dagster_storage", "metapipeline_ledger"):
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    server = postgres_server.rsplit("/", 1)[0]
+    with start_sample_sandbox(tmp_path / "sandbox", mode_rate_limit="off") as sandbox:
+        for key, value in sandbox.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("METAPIPELINE_DATABASE_URL", f"{server}/metapipeline_ledger")
+        overrides = {"storage": {"postgres": {"postgres_url": f"{server}/dagster_storage"}}}
+        with instance_for_test(overrides=overrides) as instance:
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            with execute_job(reconstructable(metapipeline_job), instance=instance) as result:  # multiprocess
+                assert result.success
+                summary = result.output_for_node("summarize")
+            assert summary["reports archived"] == len(expected_outcomes()["stale_reports"])
+            assert instance.get_run_by_id(result.run_id).status.value == "SUCCESS"
+    ledger_engine = sa.create_engine(f"{server}/metapipeline_ledger")
+    with ledger_engine.connect() as conn:
+        archived = conn.execute(sa.text("SELECT count(*) FROM actions WHERE action = 'archive'")).scalar()
+    ledger_engine.dispose()
+    assert archived == len(expected_outcomes()["stale_reports"])
