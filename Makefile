@@ -39,13 +39,13 @@ demo: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
 dev: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/metapipeline dev
 
-test: $(VENV)/.synced
+test: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest -q
 
-test-slow: $(VENV)/.synced
+test-slow: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest -q -m slow
 
-test-all: $(VENV)/.synced
+test-all: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest -q -m ''
 
 lint: $(VENV)/.synced

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -25,10 +26,11 @@ def test_definitions_load_the_metapipeline_job():
 
 
 @pytest.mark.slow
-def test_dagster_definitions_validate_passes():
+def test_dagster_definitions_validate_passes(tmp_path):
     result = subprocess.run(
         [Path(sys.executable).parent / "dagster", "definitions", "validate", "-w", "workspace.yaml"],
         cwd=REPO,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=300,
