@@ -29,8 +29,22 @@ def main(argv: list[str] | None = None) -> int:
     _sandbox_options(dev)
     dev.add_argument("--port", type=int, default=3000)
 
+    refs = commands.add_parser(
+        "refs",
+        help="read JSON lines {sql, dialect, default_database, default_schema} on stdin, "
+        "write the tables (and dbt nodes) each reads",
+    )
+    refs.add_argument(
+        "--manifest",
+        action="append",
+        default=[],
+        type=Path,
+        help="a dbt manifest (.json or .json.gz) to resolve tables to nodes (repeatable)",
+    )
+
     args = parser.parse_args(argv)
-    return {"sandbox": _run_sandbox, "demo": _run_demo, "dev": _run_dev}[args.command](args)
+    run = {"sandbox": _run_sandbox, "demo": _run_demo, "dev": _run_dev, "refs": _run_refs}[args.command]
+    return run(args)
 
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +110,12 @@ def _run_dev(args: argparse.Namespace) -> int:
             return process.wait()
         except KeyboardInterrupt:
             return process.wait()
+
+
+def _run_refs(args: argparse.Namespace) -> int:
+    from metapipeline.lineage.cli import run_refs
+
+    return run_refs(sys.stdin, sys.stdout, args.manifest)
 
 
 def _default_sigint() -> None:

@@ -1,0 +1,155 @@
+"""Mode query -> the dbt nodes it reads. `resolve_query` for one, `resolve_many` for a batch.
+
+Rendering (definitions, forms, Liquid) runs in the calling process; parsing, the costly part,
+is cached and, for large batches, fanned out to worker processes. Matching to dbt nodes runs
+last, in the caller, so cached extractions stay valid when the dbt project changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from metapipeline.dbt.relations import RelationIndex
+from metapipeline.lineage.cache import ReferenceCache
+from metapipeline.lineage.dialects import dialect_for_adapter
+from metapipeline.lineage.references import (
+    FAILED,
+    PARSED,
+    Extraction,
+    TableRef,
+    extract_references,
+    scan_identifiers,
+)
+from metapipeline.lineage.templates import PLACEHOLDER, TemplateError, render
+
+# Below this many queries to parse, worker start-up costs more than it saves.
+PARALLEL_MIN_BATCH = 256
+
+
+@dataclass(frozen=True)
+class QueryLineage:
+    """status: parsed, fallback (SQL did not parse: known relations matched in its text) or failed
+    (not renderable: known relations matched in the raw text and its definitions); `error` says why."""
+
+    status: str
+    nodes: tuple[str, ...]  # dbt unique_ids
+    tables: tuple[str, ...]  # relation names as read, qualified by the defaults
+    unresolved: tuple[str, ...]  # tables no dbt node builds (parsed queries, with an index only)
+    error: str | None = None
+
+
+Job = tuple[str, str, str | None, str | None]  # rendered SQL, dialect, default database and schema
+
+
+@dataclass(frozen=True)
+class QueryInput:
+    raw_sql: str
+    definitions: Mapping[str, str] = field(default_factory=dict)  # definition name -> source
+    adapter: str | None = None  # a Mode adapter (`jdbc:postgresql`) or a sqlglot dialect
+    default_database: str | None = None
+    default_schema: str | None = None
+
+
+def resolve_query(
+    raw_sql: str,
+    *,
+    definitions: Mapping[str, str] | None = None,
+    adapter: str | None = None,
+    default_database: str | None = None,
+    default_schema: str | None = None,
+    index: RelationIndex | None = None,
+    cache: ReferenceCache | None = None,
+) -> QueryLineage:
+    # resolve_many's steps without its batch bookkeeping: this is the cost of a warm lookup.
+    item = QueryInput(raw_sql, definitions or {}, adapter, default_database, default_schema)
+    prepared = _prepare(item, cache)
+    if isinstance(prepared, Extraction):
+        return _match(prepared, index)
+    key, job = prepared
+    extraction = extract_references(*job)
+    if cache is not None:
+        cache.put(key, extraction)
+    return _match(extraction, index)
+
+
+def resolve_many(
+    items: Sequence[QueryInput],
+    *,
+    index: RelationIndex | None = None,
+    cache: ReferenceCache | None = None,
+    processes: int | None = None,
+) -> list[QueryLineage]:
+    """Lineage of each item, in order. Batches of PARALLEL_MIN_BATCH queries to parse or more are
+    fanned out over `processes` workers (default: one per CPU); smaller ones stay in this process."""
+    cache = ReferenceCache() if cache is None else cache  # at least, equal queries parse once
+    prepared = [_prepare(item, cache) for item in items]
+    pending = {p[0]: p[1] for p in prepared if not isinstance(p, Extraction)}  # one job per distinct key
+    fresh = dict(zip(pending, _extract_all(list(pending.values()), processes), strict=True))
+    for key, extraction in fresh.items():
+        cache.put(key, extraction)
+    return [_match(p if isinstance(p, Extraction) else fresh[p[0]], index) for p in prepared]
+
+
+def _prepare(item: QueryInput, cache: ReferenceCache | None) -> Extraction | tuple[str, Job]:
+    """The item's extraction when rendering fails or the cache has it, else its cache key and job."""
+    dialect = dialect_for_adapter(item.adapter)
+    defaults = (item.default_database, item.default_schema)
+    try:
+        sql = render(item.raw_sql, item.definitions)
+    except TemplateError as exc:
+        text = "\n".join((item.raw_sql, *item.definitions.values()))
+        return Extraction(FAILED, scan_identifiers(text, dialect, *defaults), str(exc))
+    key = ReferenceCache.key(sql, dialect, *defaults)
+    found = cache.get(key) if cache is not None else None
+    return found if found is not None else (key, (sql, dialect, *defaults))
+
+
+def _extract_all(jobs: list[Job], processes: int | None) -> list[Extraction]:
+    workers = min(processes or os.cpu_count() or 1, max(1, len(jobs) // 64))
+    if workers <= 1 or len(jobs) < PARALLEL_MIN_BATCH:
+        return [extract_references(*job) for job in jobs]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(_extract_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+
+
+def _extract_job(job: Job) -> Extraction:
+    return extract_references(*job)
+
+
+def _match(extraction: Extraction, index: RelationIndex | None) -> QueryLineage:
+    nodes: set[str] = set()
+    tables: set[str] = set()
+    unresolved: set[str] = set()
+    for ref in extraction.tables:
+        found = _lookup(ref, index) if index is not None else ()
+        if found:
+            nodes.update(found)
+            tables.add(ref.display)
+        elif extraction.status == PARSED:  # a text scan's unknown names are just words
+            tables.add(ref.display)
+            if index is not None:
+                unresolved.add(ref.display)
+    return QueryLineage(
+        extraction.status,
+        tuple(sorted(nodes)),
+        tuple(sorted(tables)),
+        tuple(sorted(unresolved)),
+        extraction.error,
+    )
+
+
+def _lookup(ref: TableRef, index: RelationIndex) -> tuple[str, ...]:
+    if not ref.templated:
+        return index.lookup(*ref.parts)
+    if ref.parts[2].casefold() == PLACEHOLDER:
+        return ()  # a table named only by a parameter could be anything
+    # A templated name (`{{ schema }}.orders`, `orders_{{ region }}`): every relation it may mean.
+    pattern = r"\.".join(
+        "[^.]*" if part is None else re.escape(part.casefold()).replace(PLACEHOLDER, "[^.]*")
+        for part in ref.parts
+    )
+    return index.match(re.compile(pattern))
