@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ("mode_ingestion",)
+BENCHMARKS = ("mode_ingestion", "lineage", "centrality")
 
 
 def main() -> None:
