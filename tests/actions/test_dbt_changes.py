@@ -1,0 +1,326 @@
+"""The removal change set: over the sample project (checked by a real `dbt parse`) and small
+hand-made projects for the edge cases the sample does not have."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from metapipeline.actions.dbt_changes import (
+    ChangeSet,
+    ModelRunInfo,
+    RemovalError,
+    UnsafePathError,
+    plan_removal,
+    read_project,
+    removal_pr_text,
+)
+from metapipeline.platform.unused import Downstream, UnusedModel
+from metapipeline.sandbox.sample import DBT_PROJECT_DIR, expected_outcomes
+
+UNUSED = sorted(expected_outcomes()["unused_models"])
+
+
+def unused(manifest: dict[str, Any], unique_ids: list[str]) -> list[UnusedModel]:
+    nodes = manifest["nodes"]
+    return [UnusedModel(u, nodes[u]["name"], nodes[u]["original_file_path"], None, ()) for u in unique_ids]
+
+
+def dbt_parse(project: Path) -> dict[str, Any]:
+    dbt = Path(sys.executable).parent / "dbt"
+    result = subprocess.run(
+        [str(dbt), "parse", "--quiet", "--profiles-dir", str(project), "--project-dir", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads((project / "target" / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def sample_files() -> dict[str, str]:
+    return read_project(DBT_PROJECT_DIR).files
+
+
+@pytest.fixture(scope="module")
+def removal(sample_files, sample_manifest) -> ChangeSet:
+    return plan_removal(sample_files, sample_manifest, unused(sample_manifest, UNUSED))
+
+
+def test_removing_the_expected_models_leaves_a_project_dbt_parses(removal, sample_manifest, tmp_path):
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
+    removal.apply_to(project)
+    after = dbt_parse(project)
+
+    models = {u for u, n in after["nodes"].items() if n["resource_type"] == "model"}
+    before = {u for u, n in sample_manifest["nodes"].items() if n["resource_type"] == "model"}
+    assert models == before - set(UNUSED)
+    assert set(after["exposures"]) == set(sample_manifest["exposures"])
+    # Model files and the properties file left empty are deleted; nothing else goes.
+    deleted = {p for p, text in removal.files.items() if text is None}
+    model_files = {sample_manifest["nodes"][u]["original_file_path"] for u in UNUSED}
+    assert deleted == model_files | {"models/marts/ops/_ops__models.yml"}
+
+
+def test_untouched_files_stay_byte_identical_and_edits_only_delete_lines(removal, sample_files):
+    edited = {p for p, text in removal.files.items() if text is not None}
+    assert edited == {
+        "dbt_project.yml",
+        "selectors.yml",
+        "models/intermediate/_intermediate__models.yml",
+        "models/marts/core/_core__models.yml",
+        "models/marts/finance/_finance__models.yml",
+        "models/marts/marketing/_marketing__models.yml",
+        "models/staging/logistics/_logistics__models.yml",
+    }
+    for path in edited:
+        before, after = sample_files[path].splitlines(), removal.files[path].splitlines()  # type: ignore[union-attr]
+        remaining = iter(before)
+        assert all(line in remaining for line in after), f"{path} gained or reordered lines"
+    assert removal.before == {p: sample_files[p] for p in removal.files}
+
+
+def test_dbt_project_and_selectors_lose_only_what_named_removed_models(removal):
+    project = yaml.safe_load(removal.files["dbt_project.yml"])  # type: ignore[arg-type]
+    ops = project["models"]["freshcart"]["marts"]["ops"]
+    assert ops == {"+meta": {"owner": "marco.esposito@freshcart.example"}}
+
+    selectors = {
+        s["name"]: s["definition"] for s in yaml.safe_load(removal.files["selectors.yml"])["selectors"]
+    }  # type: ignore[arg-type]
+    assert set(selectors) == {"nightly", "finance_intraday", "marketing"}  # ops selected only removed models
+    assert selectors["nightly"] == {"union": [{"method": "fqn", "value": "*"}]}
+    assert selectors["marketing"] == {
+        "union": [{"method": "path", "value": "models/marts/marketing", "parents": True}]
+    }
+    assert selectors["finance_intraday"] == {"method": "fqn", "value": "fct_orders", "children": True}
+
+
+def test_pull_request_text_escapes_what_people_typed(sample_manifest):
+    hostile = UnusedModel(
+        "model.freshcart.fct_app_funnel",
+        "fct_app_funnel",
+        "models/marts/marketing/fct_app_funnel.sql",
+        '<img src=x onerror=alert(1)> | @everyone `x` [link](http://evil) "]; A-->B',
+        (Downstream("mode.report.abc", "mode_report", "archived in Mode"),),
+    )
+    title, body = removal_pr_text(
+        [hostile],
+        {hostile.unique_id: ModelRunInfo(None, 12.34)},
+        sample_manifest,
+    )
+    assert title == "Remove 1 unused dbt model"
+    row = next(line for line in body.splitlines() if line.startswith("| fct"))
+    assert row.count(" | ") == 4  # the owner's pipe did not add a column
+    assert "<img" not in body and "@everyone" not in body and "[link](" not in body
+    assert "12.3 s" in row and "never" in row and "archived in Mode" in row
+    mermaid = body.split("```mermaid\n")[1].split("```")[0]
+    assert '["fct_app_funnel"]' in mermaid and "onerror" not in mermaid
+    assert "int_app_sessions" in mermaid  # its parent, one hop away
+    assert "tags: [keep]" in body and "keep: true" in body
+
+
+# -- small hand-made projects ----------------------------------------------------------------------
+
+
+def model_node(name: str, path: str, fqn: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "unique_id": f"model.shop.{name}",
+        "resource_type": "model",
+        "name": name,
+        "package_name": "shop",
+        "original_file_path": path,
+        "fqn": fqn or ["shop", name],
+        "tags": [],
+    }
+
+
+def manifest_of(*nodes: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"metadata": {"project_name": "shop"}, "nodes": {n["unique_id"]: n for n in nodes}, **extra}
+
+
+PROPERTIES = """\
+version: 2
+
+# Marts, reviewed quarterly.
+models:
+  - name: keep_me   # the one finance reads
+    description: "Kept: {{ doc('shared') }}"
+    columns:
+      - name: id
+        data_tests:
+          - unique
+          - relationships:
+              arguments:
+                to: ref('gone')
+                field: id
+
+  # Retired in 2024; see the ticket.
+  - name: gone
+    description: '{{ doc("only_gone") }}'
+    columns:
+      - name: id
+        data_tests: [unique, not_null]
+
+  - name: also_kept
+    description: >
+      Folded text
+      stays folded.
+
+exposures:
+  - name: mode_abc123
+    type: dashboard
+    owner: {name: Mode}
+    depends_on:
+      - ref('gone')
+  - name: mode_def456
+    type: dashboard
+    owner: {name: Mode}
+    depends_on:
+      - ref('keep_me')
+      - ref('gone')
+"""
+
+DOCS = """\
+{% docs shared %}
+Shared text.
+{% enddocs %}
+
+{% docs only_gone %}
+Only the removed model used this.
+{% enddocs %}
+"""
+
+
+def small_project() -> tuple[dict[str, str], dict[str, Any]]:
+    files = {
+        "dbt/models/_models.yml": PROPERTIES,
+        "dbt/models/_docs.md": DOCS,
+        "dbt/models/gone.sql": "select 1 as id\n",
+        "dbt/models/keep_me.sql": "select 1 as id\n",
+        "dbt/tests/assert_gone.sql": "select * from {{ ref('gone') }} where id < 0\n",
+    }
+    test = {
+        "unique_id": "test.shop.assert_gone",
+        "resource_type": "test",
+        "name": "assert_gone",
+        "original_file_path": "tests/assert_gone.sql",
+        "depends_on": {"nodes": ["model.shop.gone"]},
+    }
+    docs = {
+        f"doc.shop.{name}": {"name": name, "original_file_path": "models/_docs.md"}
+        for name in ("shared", "only_gone")
+    }
+    manifest = manifest_of(
+        model_node("gone", "models/gone.sql"), model_node("keep_me", "models/keep_me.sql"), test, docs=docs
+    )
+    return files, manifest
+
+
+def test_edits_keep_comments_and_remove_everything_only_the_model_used():
+    files, manifest = small_project()
+    change = plan_removal(files, manifest, unused(manifest, ["model.shop.gone"]), project_root="dbt")
+    assert change.files["dbt/models/gone.sql"] is None
+    assert change.files["dbt/tests/assert_gone.sql"] is None
+    assert "dbt/models/keep_me.sql" not in change.files
+    assert change.files["dbt/models/_docs.md"] == "{% docs shared %}\nShared text.\n{% enddocs %}\n\n"
+    assert (
+        change.files["dbt/models/_models.yml"]
+        == """\
+version: 2
+
+# Marts, reviewed quarterly.
+models:
+  - name: keep_me   # the one finance reads
+    description: "Kept: {{ doc('shared') }}"
+    columns:
+      - name: id
+        data_tests:
+          - unique
+
+  - name: also_kept
+    description: >
+      Folded text
+      stays folded.
+
+exposures:
+  - name: mode_def456
+    type: dashboard
+    owner: {name: Mode}
+    depends_on:
+      - ref('keep_me')
+"""
+    )
+
+
+def test_flow_style_yaml_is_re_emitted_by_ruamel():
+    manifest = manifest_of(model_node("gone", "models/gone.sql"), model_node("kept", "models/kept.sql"))
+    files = {
+        "models/gone.sql": "select 1\n",
+        "models/_models.yml": "# flow style\nmodels: [{name: kept}, {name: gone}]\n",
+    }
+    change = plan_removal(files, manifest, unused(manifest, ["model.shop.gone"]))
+    text = change.files["models/_models.yml"]
+    assert text is not None and text.startswith("# flow style\n")
+    assert yaml.safe_load(text) == {"models": [{"name": "kept"}]}
+
+
+def test_a_hand_written_reference_left_behind_refuses_the_plan():
+    files, manifest = small_project()
+    files["dbt/models/_models.yml"] += "  - name: weekly\n    depends_on:\n      - ref('gone')\n"
+    with pytest.raises(RemovalError, match=r"_models\.yml"):
+        plan_removal(files, manifest, unused(manifest, ["model.shop.gone"]), project_root="dbt")
+
+
+@pytest.mark.parametrize(
+    ("path", "root", "symlinks"),
+    [
+        ("../outside.sql", "", ()),
+        ("models/../../outside.sql", "", ()),
+        ("/etc/passwd", "", ()),
+        ("C:/models/x.sql", "", ()),
+        ("models/gone.sql", "../elsewhere", ()),
+        ("models/gone.sql", "", ("models",)),
+        ("models/gone.sql", "", ("models/gone.sql",)),
+    ],
+    ids=["parent", "nested-parent", "absolute", "drive", "root-escape", "symlinked-dir", "symlinked-file"],
+)
+def test_paths_outside_the_project_are_refused(path, root, symlinks):
+    node = model_node("gone", path)
+    manifest = manifest_of(node)
+    files = {"models/gone.sql": "select 1\n", "../outside.sql": "x", "/etc/passwd": "x"}
+    with pytest.raises(UnsafePathError):
+        plan_removal(
+            files, manifest, unused(manifest, ["model.shop.gone"]), project_root=root, symlinks=symlinks
+        )
+
+
+def test_read_project_lists_symlinks_without_following_them(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "a.sql").write_text("select 1\n")
+    (tmp_path / "models" / "b.sql").symlink_to("/etc/hostname")
+    project = read_project(tmp_path)
+    assert project.files == {"models/a.sql": "select 1\n"}
+    assert project.symlinks == {"models/b.sql"}
+
+
+def test_a_model_of_an_installed_package_is_not_ours_to_remove():
+    node = {**model_node("pkg_model", "models/pkg_model.sql"), "package_name": "dbt_utils"}
+    manifest = manifest_of(node)
+    with pytest.raises(RemovalError, match="package dbt_utils"):
+        plan_removal({"models/pkg_model.sql": ""}, manifest, unused(manifest, ["model.shop.pkg_model"]))
+
+
+def test_nothing_to_remove_is_an_empty_change_set(sample_files, sample_manifest):
+    assert not plan_removal(sample_files, sample_manifest, [])

@@ -1,0 +1,142 @@
+"""Publishing change sets against the GitHub emulator: PyGithub over HTTP, real git underneath."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import github
+import pytest
+from github import Auth
+from github.Repository import Repository
+
+from metapipeline.actions.dbt_changes import ChangeSet
+from metapipeline.actions.pull_requests import publish
+from metapipeline.sandbox.github_emulator import DEFAULT_REPOSITORY, DEFAULT_TOKEN, GitHubEmulator
+from metapipeline.sandbox.harness import EmulatorServer
+from metapipeline.sandbox.sample import DBT_PROJECT_DIR
+
+BRANCH = "metapipeline/remove-unused-models"
+MODEL = "models/marts/marketing/fct_app_funnel.sql"
+PROPERTIES = "models/marts/marketing/_marketing__models.yml"
+NEW_FILE = "models/exposures/mode/_mode__exposures.yml"
+
+
+@pytest.fixture
+def repo_dir(tmp_path: Path) -> Path:
+    return tmp_path / "analytics.git"
+
+
+@pytest.fixture
+def server(repo_dir: Path) -> Iterator[EmulatorServer]:
+    running = EmulatorServer(GitHubEmulator(repo_dir, seed_dir=DBT_PROJECT_DIR))
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def repo(server: EmulatorServer) -> Repository:
+    client = github.Github(
+        base_url=server.base_url,
+        auth=Auth.Token(DEFAULT_TOKEN),
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
+    return client.get_repo(DEFAULT_REPOSITORY)
+
+
+def git(repo_dir: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo_dir), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def change_set(repo_dir: Path, note: str = "retired") -> ChangeSet:
+    properties = git(repo_dir, "show", f"main:{PROPERTIES}")
+    return ChangeSet(
+        files={MODEL: None, PROPERTIES: properties + f"# {note}\n", NEW_FILE: "exposures: []\n"},
+        before={MODEL: git(repo_dir, "show", f"main:{MODEL}"), PROPERTIES: properties, NEW_FILE: None},
+    )
+
+
+def run(repo: Repository, change: ChangeSet, **options) -> object:
+    options.setdefault("dry_run", False)
+    return publish(
+        repo,
+        change,
+        branch=BRANCH,
+        title="Remove unused models",
+        body="Why.",
+        labels=["metapipeline"],
+        **options,
+    )
+
+
+def test_first_run_opens_then_unchanged_then_a_moved_change_updates_the_same_pull(repo, repo_dir, server):
+    main_before = git(repo_dir, "rev-parse", "main")
+    change = change_set(repo_dir)
+    opened = run(repo, change)
+    assert opened.action == "opened" and opened.url.endswith("/pull/1")
+    assert sorted(git(repo_dir, "diff", "--name-status", f"main..{BRANCH}").splitlines()) == sorted(
+        [f"A\t{NEW_FILE}", f"D\t{MODEL}", f"M\t{PROPERTIES}"]
+    )
+    patch = git(repo_dir, "diff", f"main..{BRANCH}", "--", PROPERTIES).splitlines()
+    assert [line for line in patch if line[:1] in "+-" and line[:3] not in ("+++", "---")] == ["+# retired"]
+    assert git(repo_dir, "show", f"{BRANCH}:{PROPERTIES}") == change.files[PROPERTIES]
+    assert git(repo_dir, "rev-parse", "main") == main_before  # never the default branch
+    pull = repo.get_pull(1)
+    assert [label.name for label in pull.labels] == ["metapipeline"]
+    assert "metapipeline:change-set" in pull.body and opened.diff_text == change.diff()
+
+    head = git(repo_dir, "rev-parse", BRANCH)
+    again = run(repo, change_set(repo_dir))
+    assert (again.action, again.url) == ("unchanged", opened.url)
+    assert git(repo_dir, "rev-parse", BRANCH) == head
+
+    moved = change_set(repo_dir, note="retired in 2024")
+    updated = run(repo, moved)
+    assert (updated.action, updated.url) == ("updated", opened.url)
+    assert git(repo_dir, "show", f"{BRANCH}:{PROPERTIES}") == moved.files[PROPERTIES]
+    assert git(repo_dir, "rev-list", "--count", f"main..{BRANCH}").strip() == "1"  # rebuilt, one commit
+    assert moved.content_hash() in repo.get_pull(1).body
+    assert [p.number for p in repo.get_pulls(state="all")] == [1]
+
+
+def test_a_pull_closed_without_merging_is_respected_for_a_while(repo, repo_dir, server):
+    run(repo, change_set(repo_dir))
+    server.emulator.close_pull(1)
+    skipped = run(repo, change_set(repo_dir, note="other"))
+    assert skipped.action == "skipped_closed" and skipped.url.endswith("/pull/1")
+    later = run(repo, change_set(repo_dir, note="other"), now=datetime.now(UTC) + timedelta(days=31))
+    assert later.action == "opened" and later.url.endswith("/pull/2")
+
+
+def test_dry_run_writes_nothing(repo, repo_dir):
+    refs = git(repo_dir, "for-each-ref")
+    change = change_set(repo_dir)
+    result = run(repo, change, dry_run=True)
+    assert (result.action, result.would, result.url) == ("dry_run", "opened", None)
+    assert f"+++ b/{NEW_FILE}" in result.diff_text and f"--- a/{MODEL}" in result.diff_text
+    assert "Why." in result.body
+    assert git(repo_dir, "for-each-ref") == refs
+    assert list(repo.get_pulls(state="all")) == []
+
+
+def test_commits_people_pushed_onto_the_branch_are_not_overwritten(repo, repo_dir):
+    run(repo, change_set(repo_dir))
+    head = repo.get_git_ref(f"heads/{BRANCH}")
+    parent = repo.get_git_commit(head.object.sha)
+    mine = repo.create_git_commit("Keep fct_app_funnel after all", parent.tree, [parent])
+    head.edit(mine.sha)
+    result = run(repo, change_set(repo_dir, note="moved"))
+    assert result.action == "skipped_edited"
+    assert git(repo_dir, "rev-parse", BRANCH).strip() == mine.sha
+
+
+def test_nothing_to_change_and_the_default_branch_are_refused_or_skipped(repo):
+    assert run(repo, ChangeSet()).action == "no_change"
+    with pytest.raises(ValueError, match="new branch"):
+        publish(repo, ChangeSet({"x": "y"}), branch="main", title="t", body="b", labels=[], dry_run=False)
