@@ -31,6 +31,7 @@ import io
 import json
 import posixpath
 import re
+import tarfile
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -139,6 +140,12 @@ def safe_path(project_root: str, relative: str, symlinks: Collection[str] = ()) 
     return joined
 
 
+def is_project_text_file(relative: str) -> bool:
+    """Whether a file (path relative to the project) is one a removal may read or edit."""
+    parts = relative.split("/")
+    return relative.endswith(TEXT_SUFFIXES) and not SKIPPED_DIRS.intersection(parts[:-1])
+
+
 def read_project(root: Path) -> ProjectFiles:
     """Text files of a local dbt project, keyed by relative path; symlinks are listed, never followed."""
     files: dict[str, str] = {}
@@ -151,10 +158,30 @@ def read_project(root: Path) -> ProjectFiles:
                 symlinks.add(relative)
             elif entry.is_dir() and entry.name not in SKIPPED_DIRS:
                 walk(entry)
-            elif entry.is_file() and entry.name.endswith(TEXT_SUFFIXES):
+            elif entry.is_file() and is_project_text_file(relative):
                 files[relative] = entry.read_text()
 
     walk(root)
+    return ProjectFiles(files, frozenset(symlinks))
+
+
+def read_archive(tar_gz: bytes, project_root: str = "") -> ProjectFiles:
+    """Text files under `project_root` of a repository tarball (GitHub's: one top directory),
+    keyed by repository path; symlinks are listed, never followed."""
+    files: dict[str, str] = {}
+    symlinks: set[str] = set()
+    prefix = f"{project_root.strip('/')}/" if project_root.strip("/") else ""
+    with tarfile.open(fileobj=io.BytesIO(tar_gz), mode="r:gz") as archive:
+        for member in archive:
+            path = member.name.partition("/")[2]  # drop GitHub's "<owner>-<repo>-<sha>/" directory
+            if not path.startswith(prefix):
+                continue
+            if member.issym() or member.islnk():
+                symlinks.add(path)
+            elif member.isfile() and is_project_text_file(path.removeprefix(prefix)):
+                extracted = archive.extractfile(member)
+                if extracted is not None:
+                    files[path] = extracted.read().decode("utf-8", errors="replace")
     return ProjectFiles(files, frozenset(symlinks))
 
 

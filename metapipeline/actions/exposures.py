@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -137,16 +137,15 @@ def _exposure(report: ReportRecord, depends_on: list[str], now: datetime) -> dic
     return exposure
 
 
-def render_exposures(
-    reports: Iterable[ReportRecord], manifest: Mapping[str, Any], now: datetime, path: str = GENERATED_FILE
-) -> str | None:
-    """The generated file's text, or None when no report reads a dbt node."""
+def _wanted(
+    reports: Iterable[ReportRecord], manifest: Mapping[str, Any], path: str
+) -> Iterator[tuple[ReportRecord, list[str]]]:
+    """The reports that get a generated exposure, in file order, with their `depends_on`."""
     hand_written = {
         e["name"]
         for e in manifest.get("exposures", {}).values()
         if not str(e.get("original_file_path", "")).endswith(path)
     }
-    exposures = []
     for report in sorted(reports, key=lambda r: r.token):
         if report.archived or not _TOKEN.match(report.token):
             continue
@@ -154,7 +153,44 @@ def render_exposures(
             continue  # someone wrote this one by hand: theirs wins, a duplicate name breaks dbt
         depends_on = sorted({d for uid in report.nodes if (d := dependency(manifest, uid))})
         if depends_on:
-            exposures.append(_exposure(report, depends_on, now))
+            yield report, depends_on
+
+
+def exposure_changes(
+    manifest: Mapping[str, Any], reports: Iterable[ReportRecord], path: str = GENERATED_FILE
+) -> list[dict[str, Any]]:
+    """How the generated exposures differ from those in the manifest: for the plan, before any file is read."""
+    current = {
+        e["name"]: sorted(e.get("depends_on", {}).get("nodes", []))
+        for e in manifest.get("exposures", {}).values()
+        if str(e.get("original_file_path", "")).endswith(path)
+    }
+    wanted = {
+        f"{GENERATED_EXPOSURE_PREFIX}{report.token}": (
+            report,
+            sorted(u for u in report.nodes if dependency(manifest, u)),
+        )
+        for report, _ in _wanted(reports, manifest, path)
+    }
+    changes = []
+    for name in sorted(current.keys() | wanted.keys()):
+        if name not in wanted:
+            changes.append({"exposure": name, "change": "remove", "label": None, "depends_on": current[name]})
+            continue
+        report, nodes = wanted[name]
+        if name not in current or current[name] != nodes:
+            change = "add" if name not in current else "update"
+            changes.append({"exposure": name, "change": change, "label": report.title, "depends_on": nodes})
+    return changes
+
+
+def render_exposures(
+    reports: Iterable[ReportRecord], manifest: Mapping[str, Any], now: datetime, path: str = GENERATED_FILE
+) -> str | None:
+    """The generated file's text, or None when no report reads a dbt node."""
+    exposures = [
+        _exposure(report, depends_on, now) for report, depends_on in _wanted(reports, manifest, path)
+    ]
     if not exposures:
         return None
     yaml = YAML()

@@ -18,7 +18,7 @@ from liquid.exceptions import LiquidError
 
 PLACEHOLDER = "mp__param"
 
-_DEFINITION = re.compile(r"\{\{\s*@(\w+)(?:\s+as\s+(\w+))?\s*\}\}", re.IGNORECASE)
+DEFINITION_PATTERN = re.compile(r"\{\{\s*@(\w+)(?:\s+as\s+(\w+))?\s*\}\}", re.IGNORECASE)
 _FORM = re.compile(r"\{%-?\s*form\s*-?%\}(.*?)\{%-?\s*endform\s*-?%\}", re.IGNORECASE | re.DOTALL)
 
 
@@ -49,7 +49,7 @@ def expand_definitions(sql: str, definitions: Mapping[str, str]) -> str:
             # The newline keeps a trailing `-- comment` in the body from swallowing the parenthesis.
             return f"({body}\n) AS {alias}" if alias else f"({body}\n)"
 
-        return _DEFINITION.sub(inline, text)
+        return DEFINITION_PATTERN.sub(inline, text)
 
     return expand(sql, ())
 

@@ -53,7 +53,7 @@ def centrality_table(graph: nx.DiGraph) -> pd.DataFrame:
 
     Columns, each as the networkx function with its default arguments computes it:
 
-    - `kind`, `name`: the node's attributes (None when missing).
+    - `kind`, `name`, `owner`: the node's attributes (None when missing).
     - `degree`, `in_degree`, `out_degree`: `nx.degree_centrality` / `in_` / `out_`: the degree
       divided by n - 1 (1.0 on a one-node graph, as networkx does).
     - `closeness`: `nx.closeness_centrality`: on a DiGraph it uses *incoming* distances (how
@@ -84,6 +84,7 @@ def centrality_table(graph: nx.DiGraph) -> pd.DataFrame:
         {
             "kind": [graph.nodes[node].get("kind") for node in nodes],
             "name": [graph.nodes[node].get("name") for node in nodes],
+            "owner": [graph.nodes[node].get("owner") for node in nodes],
             "degree": degree,
             "in_degree": in_degree,
             "out_degree": out_degree,

@@ -54,7 +54,9 @@ _TREE_MODE = "040000"
 _GITLINK_MODE = "160000"
 _NULL_SHA = "0" * 40
 _IDENTITY_LINE = re.compile(r"^(?P<name>.*) <(?P<email>[^>]*)> (?P<when>\d+) (?P<tz>[+-]\d{4})$")
-_REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
+_OWNER_REPO = r"(?P<owner>[^/]+)/(?P<repo>[^/]+)"
+_REPO = rf"/repos/{_OWNER_REPO}"
+CODELOAD = "/_codeload"  # where archive links point (codeload.github.com on GitHub)
 # Set by git hooks and wrappers; inherited, they would point git at some other repository or index.
 _GIT_LOCATION_VARS = frozenset(
     {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES"}
@@ -467,6 +469,8 @@ class GitHubEmulator(Emulator):
         return Response(self.rate_limited_status, body, headers)
 
     def before_route(self, request: Request) -> Response | None:
+        if request.path.startswith(CODELOAD + "/"):
+            return None  # like codeload.github.com's signed URLs: the link itself is the credential
         scheme, _, credential = request.headers.get("authorization", "").partition(" ")
         if not credential:
             return self._error_response(GitHubError(401, "Requires authentication"))
@@ -530,6 +534,8 @@ class GitHubEmulator(Emulator):
             ("GET", rf"{_REPO}/branches/(?P<branch>.+)", self._get_branch),
             ("GET", rf"{_REPO}/commits/(?P<ref>.+)", self._get_commit),
             ("GET", rf"{_REPO}/contents(?:/(?P<path>.*))?", self._get_contents),
+            ("GET", rf"{_REPO}/tarball(?:/(?P<ref>.+))?", self._get_tarball_link),
+            ("GET", rf"{CODELOAD}/{_OWNER_REPO}/tar\.gz/(?P<sha>[0-9a-f]{{40}})", self._get_tarball),
             ("GET", rf"{_REPO}/git/refs", self._list_refs),
             ("POST", rf"{_REPO}/git/refs", self._create_ref),
             ("GET", rf"{_REPO}/git/matching-refs/(?P<ref>.*)", self._list_matching_refs),
@@ -752,6 +758,21 @@ class GitHubEmulator(Emulator):
             item["encoding"] = "base64"
             item["content"] = base64.encodebytes(self.git.read_blob(entry.sha)).decode()
         return item
+
+    def _get_tarball_link(self, request: Request, urls: _Urls) -> Response:
+        sha = self.git.resolve(request.params.get("ref") or self.default_branch)
+        if sha is None:
+            raise _not_found()
+        location = f"{urls.api}{CODELOAD}/{self.full_name}/tar.gz/{sha}"
+        return Response(302, None, {"Location": location})
+
+    def _get_tarball(self, request: Request, urls: _Urls) -> Response:
+        sha = request.params["sha"]
+        if self.git.resolve(sha) is None:
+            raise _not_found()
+        prefix = f"{self.full_name.replace('/', '-')}-{sha[:7]}/"  # GitHub's top directory
+        archive = self.git.run("archive", "--format=tar.gz", f"--prefix={prefix}", sha).stdout
+        return Response(200, archive, content_type="application/x-gzip")
 
     def _get_contents(self, request: Request, urls: _Urls) -> Response:
         ref = request.query.get("ref") or self.default_branch

@@ -1,0 +1,91 @@
+"""The analysis of one run, from plain inputs: the platform graph, unused models and exposure records.
+
+The Dagster ops and `metapipeline plan` both call these, so a dry run, a real run and an offline
+plan reach the same conclusions from the same evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+import networkx as nx
+
+from metapipeline.actions.exposures import ReportRecord
+from metapipeline.lineage.workspace import WorkspaceLineage
+from metapipeline.mode.models import parse_mode_timestamp
+from metapipeline.mode.snapshot import WorkspaceSnapshot
+from metapipeline.platform.graph import build_platform_graph
+from metapipeline.platform.unused import Protections, UnusedModels, find_unused_models
+
+
+def platform_graph(
+    manifests: Iterable[dict[str, Any]], snapshot: WorkspaceSnapshot, lineage: WorkspaceLineage
+) -> nx.DiGraph:
+    return build_platform_graph(
+        manifests,
+        snapshot,
+        lineage.queries,
+        definition_reads=lineage.definitions,
+        definitions_used=lineage.definitions_used,
+    )
+
+
+def evidence_gaps(snapshot: WorkspaceSnapshot) -> str:
+    """Why the evidence is incomplete ("" when it is complete): what could not be read."""
+    if snapshot.complete:
+        return ""
+    named = ", ".join(problem.what for problem in snapshot.failures[:5])
+    more = f" and {len(snapshot.failures) - 5} more" if len(snapshot.failures) > 5 else ""
+    return f"the Mode snapshot could not read {named}{more}"
+
+
+def unused_models(
+    graph: nx.DiGraph,
+    snapshot: WorkspaceSnapshot,
+    *,
+    archived_now: Collection[str],
+    protections: Protections,
+    max_share: float,
+) -> UnusedModels:
+    """Unused models, refused outright when the Mode snapshot is incomplete (a report we could not
+    read may be the one consumer of a model). Queries that failed to render still count: their
+    raw text was matched against known relation names, so the models they mention stay used."""
+    gaps = evidence_gaps(snapshot)
+    return find_unused_models(
+        graph,
+        archived_now=archived_now,
+        protections=protections,
+        evidence_complete=not gaps,
+        incomplete_because=gaps,
+        max_share=max_share,
+    )
+
+
+def exposure_reports(
+    snapshot: WorkspaceSnapshot, lineage: WorkspaceLineage, archived_now: Collection[str]
+) -> list[ReportRecord]:
+    """One record per report with what its queries read; reports archived in this run count as archived."""
+    creators = snapshot.creators
+    spaces = {s.token: s.name for s in snapshot.spaces}
+    records = []
+    for report in snapshot.reports:
+        creator = creators.get(report.creator_username or "")
+        nodes = {n for q in report.queries if (found := lineage.queries.get(q.token)) for n in found.nodes}
+        records.append(
+            ReportRecord(
+                token=report.token,
+                title=report.name,
+                owner_name=(creator.name if creator else None) or report.creator_username,
+                owner_email=creator.email if creator else None,
+                url=report.web_url,
+                space=spaces.get(report.space_token),
+                last_run_at=parse_mode_timestamp(report.last_run_at),
+                views=report.view_count,
+                runs=report.runs_count,
+                schedules=report.schedules_count,
+                nodes=tuple(sorted(nodes)),
+                archived=report.archived or report.token in archived_now,
+            )
+        )
+    return records

@@ -1,0 +1,116 @@
+"""The whole analysis on the sample: a real snapshot over HTTP, real lineage, the expected outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from metapipeline.actions.exposures import GENERATED_FILE, exposure_changes, plan_exposures
+from metapipeline.dbt.relations import load_dbt_graph
+from metapipeline.lineage.workspace import WorkspaceLineage, resolve_items, workspace_items
+from metapipeline.mode.client import ModeClient
+from metapipeline.mode.snapshot import IngestionProblem, WorkspaceSnapshot, take_snapshot
+from metapipeline.platform.analysis import exposure_reports, platform_graph, unused_models
+from metapipeline.platform.graph import definition_id, query_id
+from metapipeline.platform.unused import Protections
+from metapipeline.sandbox.harness import EmulatorServer
+from metapipeline.sandbox.mode_emulator import ModeEmulator
+from metapipeline.sandbox.sample import expected_outcomes
+
+EXPECTED = expected_outcomes()
+STALE = set(EXPECTED["stale_reports"])
+
+
+@pytest.fixture(scope="module")
+def snapshot(sample_workspace) -> Iterator[WorkspaceSnapshot]:
+    server = EmulatorServer(ModeEmulator(sample_workspace, rate_limit=None))
+    server.start()
+    env = server.emulator.env(server.base_url)
+    client = ModeClient(
+        env["MODE_HOST"], env["MODE_WORKSPACE"], env["MODE_TOKEN"], env["MODE_SECRET"], requests_per_second=0
+    )
+    try:
+        yield take_snapshot(client)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def lineage(snapshot, sample_manifest) -> WorkspaceLineage:
+    index = load_dbt_graph([sample_manifest]).relation_index()
+    return WorkspaceLineage.gather(resolve_items(workspace_items(snapshot), index))
+
+
+@pytest.fixture(scope="module")
+def graph(sample_manifest, snapshot, lineage):
+    return platform_graph([sample_manifest], snapshot, lineage)
+
+
+def test_every_query_reads_what_the_expected_outcomes_say(lineage):
+    for token, expected in EXPECTED["queries"].items():
+        found = lineage.queries[token]
+        assert set(found.nodes) == set(expected["nodes"]), token
+        assert found.status == expected.get("status", "parsed"), token
+        assert set(found.unresolved) == set(expected.get("unresolved", ())), token
+    assert lineage.status_counts() == {"fallback": 1, "parsed": len(EXPECTED["queries"]) - 1}
+    assert lineage.failed() == []
+
+
+def test_a_model_read_through_a_definition_hangs_off_the_definition(graph, lineage, snapshot):
+    (active_stores,) = [d for d in snapshot.definitions if d.name == "active_stores"]
+    assert graph.has_edge("model.freshcart.dim_stores", definition_id(active_stores.token))
+    users = [q for q, used in lineage.definitions_used.items() if active_stores.token in used]
+    assert users and all(graph.has_edge(definition_id(active_stores.token), query_id(q)) for q in users)
+
+
+def test_unused_models_with_the_cascade(graph, snapshot):
+    unused = unused_models(graph, snapshot, archived_now=STALE, protections=Protections(), max_share=0.2)
+    assert unused.refusal is None
+    assert {m.unique_id for m in unused.candidates} == set(EXPECTED["unused_models"])
+    assert set(unused.protected) == set(EXPECTED["protected_models"])
+    shifts = next(m for m in unused.candidates if m.name == "fct_courier_shifts")
+    assert "archived in this run (stale)" in shifts.why and "archived in Mode" in shifts.why
+
+
+def test_without_archives_only_the_models_nothing_reads(graph, snapshot):
+    unused = unused_models(graph, snapshot, archived_now=(), protections=Protections(), max_share=0.2)
+    assert {m.unique_id for m in unused.candidates} == set(EXPECTED["unused_models_without_cascade"])
+
+
+def test_an_incomplete_snapshot_proposes_nothing_and_says_what_was_missing(graph, snapshot):
+    broken = WorkspaceSnapshot(
+        **{**snapshot.__dict__, "failures": [IngestionProblem("space 75737b70402e", "HTTP 500")]}
+    )
+    unused = unused_models(graph, broken, archived_now=STALE, protections=Protections(), max_share=0.2)
+    assert unused.candidates == []
+    assert unused.refusal and "space 75737b70402e" in unused.refusal
+
+
+def test_over_the_cap_nothing_is_proposed_and_the_message_says_so(graph, snapshot):
+    unused = unused_models(graph, snapshot, archived_now=STALE, protections=Protections(), max_share=0.1)
+    assert unused.candidates == []
+    assert unused.refusal and "above the cap of 10%" in unused.refusal
+
+
+def test_generated_exposures_are_the_expected_ones(sample_manifest, snapshot, lineage, sample_now):
+    reports = exposure_reports(snapshot, lineage, archived_now=STALE)
+    change = plan_exposures({}, sample_manifest, reports, now=sample_now)
+    exposures = yaml.safe_load(change.files[GENERATED_FILE])["exposures"]
+    expected = EXPECTED["exposures"]
+    assert [e["name"] for e in exposures] == sorted(expected)
+    for exposure in exposures:
+        refs = {d.split("'")[-2] for d in exposure["depends_on"]}
+        assert refs == {uid.split(".")[-1] for uid in expected[exposure["name"]]}, exposure["name"]
+
+
+def test_the_plan_lists_every_generated_exposure_as_new_on_a_project_without_them(
+    sample_manifest, snapshot, lineage
+):
+    changes = exposure_changes(sample_manifest, exposure_reports(snapshot, lineage, archived_now=STALE))
+    assert {c["exposure"] for c in changes} == set(EXPECTED["exposures"])
+    assert {c["change"] for c in changes} == {"add"}
+    weekly = next(c for c in changes if c["exposure"] == "mode_3f1c9a2e7b40")
+    assert weekly["label"] == "Weekly KPIs"
+    assert set(weekly["depends_on"]) == set(EXPECTED["exposures"]["mode_3f1c9a2e7b40"])
