@@ -34,6 +34,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from metapipeline.actions.dbt_changes import ChangeSet, safe_path
+from metapipeline.markdown import table as markdown_table
 from metapipeline.platform.unused import GENERATED_EXPOSURE_PREFIX
 
 GENERATED_FILE = "models/exposures/mode/_mode__exposures.yml"
@@ -236,3 +237,28 @@ def plan_exposures(
 
 def _names(text: str | None) -> set[str]:
     return set(re.findall(rf"^\s*- name: ({GENERATED_EXPOSURE_PREFIX}\w+)\s*$", text or "", re.MULTILINE))
+
+
+def exposures_pr_text(changes: Sequence[Mapping[str, Any]], path: str = GENERATED_FILE) -> tuple[str, str]:
+    """Title and Markdown body of the exposures pull request; `changes` from `exposure_changes`."""
+    counts = {verb: sum(c["change"] == verb for c in changes) for verb in ("add", "update", "remove")}
+    done = ", ".join(f"{n} {verb}{'d' if verb.endswith('e') else 'ed'}" for verb, n in counts.items() if n)
+    title = f"Sync dbt exposures with Mode ({done or 'usage refreshed'})"
+    rows = [
+        (c["exposure"], c["change"], c["label"] or "", ", ".join(c["depends_on"]))
+        for c in sorted(changes, key=lambda c: c["exposure"])
+    ]
+    body = "\n\n".join(
+        [
+            f"metapipeline keeps `{path}` in line with the Mode reports that read this dbt project: one "
+            "exposure per active report, named after its token, listing the models, seeds, snapshots and "
+            "sources its queries read. Archived and deleted reports lose theirs.",
+            markdown_table(["exposure", "change", "Mode report", "depends on"], rows)
+            if rows
+            else "Only usage figures (last run, views) changed.",
+            "Maturity: `high` when scheduled or run in the last 30 days with 250+ views; `medium` when run "
+            "in the last 90 days with 25+ views or runs; `low` otherwise. Edits to this file are "
+            "overwritten; hand-written exposures live in other files and are never touched.",
+        ]
+    )
+    return title, body

@@ -127,6 +127,12 @@ def plan_lifecycle(
 class LifecycleOutcome:
     done: list[Action] = field(default_factory=list)
     failed: list[tuple[PlannedAction, str]] = field(default_factory=list)
+    dry_run: bool = False
+    refusal: str | None = None  # why nothing was archived or deleted, when the plan refused
+
+    def archived_now(self) -> set[str]:
+        """Tokens of the reports archived in this run (would-be archives in a dry run)."""
+        return {a.report_token for a in self.done if a.action == "archive"}
 
     def count(self, kind: str) -> int:
         return sum(a.action == kind for a in self.done)
@@ -143,7 +149,7 @@ def apply_plan(
     progress: Callable[[str], None] = lambda _: None,
 ) -> LifecycleOutcome:
     """Carry out the plan (writes to Mode only when not a dry run) and record every step."""
-    outcome = LifecycleOutcome()
+    outcome = LifecycleOutcome(dry_run=dry_run, refusal=plan.refusal)
     for step in plan.actions:
         kind = step.action
         try:

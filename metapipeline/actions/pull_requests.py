@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+import requests
 from github import GithubException, InputGitTreeElement
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from metapipeline.actions.dbt_changes import ChangeSet
+from metapipeline.actions.dbt_changes import ChangeSet, ProjectFiles, read_archive
 
 Action = Literal["opened", "updated", "unchanged", "skipped_closed", "skipped_edited", "dry_run", "no_change"]
 
@@ -153,3 +154,11 @@ def _commit(repo: Repository, change: ChangeSet, branch: str, message: str) -> s
     else:
         ref.edit(commit.sha, force=True)
     return commit.sha
+
+
+def fetch_project(repo: Repository, project_root: str = "", *, timeout: float = 120) -> ProjectFiles:
+    """The dbt project's text files on the default branch's head: one tarball, not a request per file."""
+    link = repo.get_archive_link("tarball", repo.default_branch)
+    response = requests.get(link, timeout=timeout)  # a signed link: no token needed (or sent)
+    response.raise_for_status()
+    return read_archive(response.content, project_root)

@@ -1,4 +1,4 @@
-"""The metapipeline job: ingest dbt and Mode, clean Mode up; later steps plug in here."""
+"""The metapipeline job: the flow of the design, one nested graph per stage."""
 
 import os
 from typing import Any
@@ -16,11 +16,17 @@ from dagster import (
 
 from metapipeline.actions.mode_lifecycle import LifecycleOutcome
 from metapipeline.dbt.manifest import count_resources
+from metapipeline.lineage.workspace import WorkspaceLineage
 from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot
+from metapipeline.orchestration.github_graph import PullRequestOutcome, github
+from metapipeline.orchestration.lineage_graph import lineage
 from metapipeline.orchestration.mode_graph import mode
+from metapipeline.orchestration.platform_graph import platform
 from metapipeline.orchestration.policies import SERVICE_RETRY, kind
+from metapipeline.orchestration.report_graph import report
 from metapipeline.orchestration.resources import DbtManifestResource
+from metapipeline.platform.unused import UnusedModels
 from metapipeline.summary import platform_summary
 
 
@@ -40,10 +46,23 @@ def dbt() -> dict:
 
 @op
 def summarize(
-    context: OpExecutionContext, snapshot: WorkspaceSnapshot, manifest: dict, lifecycle: LifecycleOutcome
+    context: OpExecutionContext,
+    snapshot: WorkspaceSnapshot,
+    manifest: dict,
+    lineage: WorkspaceLineage,
+    lifecycle: LifecycleOutcome,
+    unused: UnusedModels,
+    removal: PullRequestOutcome,
+    exposures: PullRequestOutcome,
+    charts: list,
 ) -> Output[dict]:
     """What this run saw and did, for people: shown in the UI and printed by `make demo`."""
     summary = platform_summary(snapshot, manifest, lifecycle)
+    summary |= {f"queries {status}": n for status, n in lineage.status_counts().items()}
+    summary["unused models proposed"] = len(unused.candidates)
+    for pr in (removal, exposures):
+        summary[f"{pr.kind} pull request"] = f"{pr.action} {pr.url or pr.reason}".strip()
+    summary["charts"] = len(charts)
     table = markdown_table(["", ""], summary.items())
     return Output(summary, metadata={"summary": MetadataValue.md(table)})
 
@@ -54,8 +73,21 @@ def summarize(
 )
 def metapipeline() -> None:
     manifest = dbt()
-    mode_results: Any = mode(manifest)  # the graph's named outputs
-    summarize(mode_results.snapshot, manifest, mode_results.lifecycle)
+    workspace: Any = mode(manifest)  # the graphs' named outputs
+    resolved = lineage(workspace.snapshot, manifest)
+    joined: Any = platform(manifest, workspace.snapshot, resolved, workspace.verdicts, workspace.lifecycle)
+    prs: Any = github(manifest, workspace.snapshot, resolved, workspace.lifecycle, joined.unused)
+    charts = report(joined.priorities, workspace.lifecycle, joined.unused, prs.removal, prs.exposures)
+    summarize(
+        workspace.snapshot,
+        manifest,
+        resolved,
+        workspace.lifecycle,
+        joined.unused,
+        prs.removal,
+        prs.exposures,
+        charts,
+    )
 
 
 # Daily, on by default once deployed (switch it off in the UI); time and zone from the environment.

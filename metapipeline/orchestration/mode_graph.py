@@ -149,9 +149,9 @@ def mode_lifecycle(
 
 @graph(
     description="Pull the Mode workspace, judge its reports, archive stale ones and delete them after a grace period.",
-    out={"snapshot": GraphOut(), "lifecycle": GraphOut()},
+    out={"snapshot": GraphOut(), "verdicts": GraphOut(), "lifecycle": GraphOut()},
 )
-def mode(manifest: dict) -> Any:  # a namedtuple of the two outputs
+def mode(manifest: dict) -> Any:  # a namedtuple of the outputs
     snapshot = mode_snapshot()
     verdicts = stale_reports(snapshot, manifest)
-    return {"snapshot": snapshot, "lifecycle": mode_lifecycle(snapshot, verdicts)}
+    return {"snapshot": snapshot, "verdicts": verdicts, "lifecycle": mode_lifecycle(snapshot, verdicts)}

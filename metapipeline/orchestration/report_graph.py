@@ -1,5 +1,7 @@
 """The `report` graph: the Dagstermill meta-analysis notebook draws the charts and posts them to Slack."""
 
+from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -7,7 +9,14 @@ import pandas as pd
 from dagster import Field, In, MetadataValue, OpExecutionContext, Out, Output, graph, op
 from dagstermill import define_dagstermill_op
 
+from metapipeline.actions.mode_lifecycle import LifecycleOutcome
+from metapipeline.orchestration.artifacts import run_artifacts
+from metapipeline.orchestration.github_graph import PullRequestOutcome
 from metapipeline.orchestration.policies import kind
+from metapipeline.orchestration.resources import ClockResource, LedgerResource
+from metapipeline.platform.unused import UnusedModels
+
+HISTORY_WINDOW = timedelta(days=60)
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "meta_analysis.ipynb"
 
@@ -21,7 +30,9 @@ meta_analysis = define_dagstermill_op(
         "charts_dir": In(str),
     },
     outs={"charts": Out(list)},
-    config_schema={"post_to_slack": Field(bool, default_value=True, description="Post the charts to Slack")},
+    config_schema={
+        "post_to_slack": Field(bool, default_value=True, description="Post the charts and summary to Slack")
+    },
     required_resource_keys={"slack", "ledger"},
     output_notebook_name="executed_notebook",
     save_notebook_on_failure=True,
@@ -30,10 +41,44 @@ meta_analysis = define_dagstermill_op(
 )
 
 
+def notebook_settings(context: Any) -> dict[str, Any]:
+    """The meta_analysis op's config, seen from the notebook.
+
+    dagstermill looks config up by op name at the top level only, so inside the `report` graph it
+    finds None; read it where the graph nests it, falling back to the defaults."""
+    nested = context.run_config.get("ops", {}).get("report", {}).get("ops", {}).get("meta_analysis", {})
+    return {"post_to_slack": True} | (context.op_config or nested.get("config") or {})
+
+
 @op(tags=kind("jupyter"), out=Out(str))
 def charts_dir(context: OpExecutionContext) -> str:
     """Where this run's charts go: beside its other artifacts in DAGSTER_HOME."""
-    return str(Path(context.instance.storage_directory()) / context.run_id / "charts")
+    return str(run_artifacts(context, "charts"))
+
+
+@op(tags=kind("dbt"))
+def models_per_day(context: OpExecutionContext, ledger: LedgerResource, clock: ClockResource) -> dict:
+    """Distinct models run per day over the history window, from the ledger's dbt run history."""
+    end = clock.now().date()
+    with closing(ledger.open()) as store:
+        counts = store.models_run_per_day(end - HISTORY_WINDOW, end)
+    context.log.info(f"{len(counts)} days of dbt run history")
+    return {day.isoformat(): n for day, n in sorted(counts.items())}
+
+
+@op
+def report_outcome(
+    lifecycle: LifecycleOutcome,
+    unused: UnusedModels,
+    removal: PullRequestOutcome,
+    exposures: PullRequestOutcome,
+) -> dict:
+    """What the Slack summary says was done: archives, proposed removals, pull request links."""
+    return {
+        "archived": sorted(a.report_name for a in lifecycle.done if a.action == "archive"),
+        "removal_candidates": sorted(m.name for m in unused.candidates),
+        "pr_urls": [pr.url for pr in (removal, exposures) if pr.url],
+    }
 
 
 @op(tags=kind("jupyter"))
@@ -44,6 +89,15 @@ def publish_charts(context: OpExecutionContext, charts: list) -> Output[list]:
 
 
 @graph(description="Run the meta-analysis notebook and post its charts to Slack.")
-def report(priorities: pd.DataFrame, models_per_day: dict, outcome: dict) -> list:
-    charts, _notebook = meta_analysis(priorities, models_per_day, outcome, charts_dir())
+def report(
+    priorities: pd.DataFrame,
+    lifecycle: LifecycleOutcome,
+    unused: UnusedModels,
+    removal: PullRequestOutcome,
+    exposures: PullRequestOutcome,
+) -> list:
+    outcome = report_outcome(lifecycle, unused, removal, exposures)
+    charts, _notebook = meta_analysis(
+        priorities=priorities, models_per_day=models_per_day(), outcome=outcome, charts_dir=charts_dir()
+    )
     return publish_charts(charts)

@@ -6,9 +6,10 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource, EnvVar, Failure
+from dagstermill import ConfigurableLocalOutputNotebookIOManager
 from pydantic import Field
 
 from metapipeline.actions.slack import SlackPoster
@@ -16,7 +17,11 @@ from metapipeline.dbt.manifest import read_manifest
 from metapipeline.mode.client import ModeClient
 from metapipeline.store.ledger import Ledger, database_url
 
+if TYPE_CHECKING:
+    from github.Repository import Repository
+
 DEFAULT_MODE_HOST = "https://app.mode.com"
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
 
 
 class ModeResource(ConfigurableResource):
@@ -97,6 +102,25 @@ class ClockResource(ConfigurableResource):
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+class GitHubResource(ConfigurableResource):
+    """The GitHub repository that holds the dbt project; changes reach it only as pull requests."""
+
+    token: str
+    repository: str = Field(description="owner/name")
+    api_url: str | None = Field(default=None, description="Default: $GITHUB_API_URL, else api.github.com")
+    project_dir: str = Field(default="", description="Where the dbt project lives in the repository")
+
+    def repo(self) -> Repository:
+        # PyGithub imports in about a second: pay only in the ops that talk to GitHub.
+        from github import Auth, Github, GithubRetry
+
+        base_url = self.api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL
+        # Reads retry on 429 and 5xx honouring Retry-After; writes are retried by the op (idempotent).
+        retry = GithubRetry(total=5, backoff_factor=0.5, status_forcelist=[429, *range(500, 600)])
+        client = Github(base_url=base_url, auth=Auth.Token(self.token), retry=retry, timeout=60)
+        return client.get_repo(self.repository)
+
+
 class SlackResource(ConfigurableResource):
     """Where charts, summaries and alerts go."""
 
@@ -118,5 +142,8 @@ def default_resources() -> dict[str, Any]:
         "dbt": DbtManifestResource(),
         "ledger": LedgerResource(),
         "clock": ClockResource(),
+        "github": GitHubResource(token=EnvVar("GITHUB_TOKEN"), repository=EnvVar("GITHUB_REPOSITORY")),
         "slack": SlackResource(token=EnvVar("SLACK_BOT_TOKEN"), channel=EnvVar("SLACK_CHANNEL")),
+        # Executed notebooks go under DAGSTER_HOME's storage, linked from the run in the UI.
+        "output_notebook_io_manager": ConfigurableLocalOutputNotebookIOManager(),
     }

@@ -28,6 +28,7 @@ class Plan:
     protected_models: dict[str, str] = field(default_factory=dict)
     unused_refusal: str | None = None
     exposure_changes: list[dict[str, Any]] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)  # what the decisions rest on
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -57,6 +58,17 @@ class Plan:
         if self.protected_models:
             lines += ["", "Unused but protected:", ""]
             lines += _lines(["model", "protection"], sorted(self.protected_models.items()))
+        lines += ["", f"## Exposure changes ({len(self.exposure_changes)})", ""]
+        lines += _lines(
+            ["exposure", "change", "report", "depends on"],
+            [
+                (c["exposure"], c["change"], c["label"] or "", ", ".join(c["depends_on"]))
+                for c in self.exposure_changes
+            ],
+        )
+        if self.evidence:
+            lines += ["", "## Evidence", ""]
+            lines += _lines(["", ""], sorted(self.evidence.items()))
         return "\n".join(lines) + "\n"
 
 
@@ -68,6 +80,8 @@ def build_plan(
     verdicts: Iterable[ReportVerdict],
     lifecycle_refusal: str | None,
     unused: UnusedModels,
+    exposure_changes: list[dict[str, Any]] | None = None,
+    evidence: dict[str, Any] | None = None,
 ) -> Plan:
     verdicts = sorted(verdicts, key=lambda v: v.token)
     return Plan(
@@ -90,6 +104,8 @@ def build_plan(
         ],
         protected_models=dict(sorted(unused.protected.items())),
         unused_refusal=unused.refusal,
+        exposure_changes=sorted(exposure_changes or [], key=lambda c: c["exposure"]),
+        evidence=dict(sorted((evidence or {}).items())),
     )
 
 

@@ -1,0 +1,11 @@
+"""Where a run's files go: beside its other storage in DAGSTER_HOME, one directory per run."""
+
+from pathlib import Path
+
+from dagster import OpExecutionContext
+
+
+def run_artifacts(context: OpExecutionContext, name: str) -> Path:
+    directory = Path(context.instance.storage_directory()) / context.run_id / name
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
