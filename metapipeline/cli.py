@@ -49,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where the sandbox keeps its state"
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where the sandbox keeps its state (default {DEFAULT_DATA_DIR}, "
+        f"{DEFAULT_DATA_DIR}/synthetic-M-R-Q-seedS with --synthetic)",
     )
     parser.add_argument(
         "--faults",
@@ -60,16 +64,57 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--mode-rate-limit",
-        default="40/10",
+        default=None,
         metavar="N/SECONDS",
-        help="Mode's per-user limit; 'off' disables it",
+        help="Mode's per-user limit (default 40/10, 200/1 with --synthetic); 'off' disables it",
+    )
+    parser.add_argument(
+        "--synthetic",
+        type=_synthetic_spec,
+        metavar="MODELS:REPORTS:QUERIES",
+        help="serve a generated platform instead of the sample, e.g. 10k:20k:60k "
+        "(the manifest is exported as DBT_MANIFEST_PATH)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the synthetic platform's seed")
+    parser.add_argument(
+        "--mode-latency-ms",
+        type=int,
+        default=5,
+        help="latency the Mode emulator adds to each answer with --synthetic (default 5)",
     )
 
 
-def _start_sandbox(args: argparse.Namespace):
-    from metapipeline.sandbox.platform import start_sample_sandbox
+def _synthetic_spec(text: str) -> tuple[int, int, int]:
+    from metapipeline.sandbox.synthetic import parse_spec
 
-    return start_sample_sandbox(args.data_dir, faults=args.faults, mode_rate_limit=args.mode_rate_limit)
+    try:
+        return parse_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _start_sandbox(args: argparse.Namespace):
+    from metapipeline.sandbox.platform import start_sample_sandbox, start_synthetic_sandbox
+
+    if args.synthetic:
+        models, reports, queries = args.synthetic
+        if args.data_dir is None:
+            args.data_dir = DEFAULT_DATA_DIR / f"synthetic-{models}-{reports}-{queries}-seed{args.seed}"
+        return start_synthetic_sandbox(
+            args.data_dir,
+            models,
+            reports,
+            queries,
+            seed=args.seed,
+            faults=args.faults,
+            mode_rate_limit=args.mode_rate_limit or "200/1",
+            latency_ms=args.mode_latency_ms,
+            progress=lambda message: print(f"# {message}", file=sys.stderr, flush=True),
+        )
+    args.data_dir = args.data_dir or DEFAULT_DATA_DIR
+    return start_sample_sandbox(
+        args.data_dir, faults=args.faults, mode_rate_limit=args.mode_rate_limit or "40/10"
+    )
 
 
 def _run_sandbox(args: argparse.Namespace) -> int:

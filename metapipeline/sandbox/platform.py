@@ -1,9 +1,15 @@
-"""The sample platform behind `metapipeline sandbox|demo|dev`: files on disk plus running emulators."""
+"""The platforms behind `metapipeline sandbox|demo|dev`: files on disk plus running emulators.
+
+The FreshCart sample by default; with `--synthetic MODELS:REPORTS:QUERIES` a generated one
+(`start_synthetic_sandbox`).
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
-from collections.abc import Sequence
+import time as timer
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time
 from pathlib import Path
 
@@ -36,16 +42,26 @@ def parse_rate_limit(text: str) -> tuple[int, float] | None:
     return int(count), float(seconds or 1)
 
 
+def _fault_settings(
+    faults: Sequence[str], defaults: dict[str, FaultSettings] | None = None
+) -> dict[str, FaultSettings]:
+    """'mode:latency_ms=25,...' specs over per-emulator defaults (a spec's settings win)."""
+    settings = dict(defaults or {})
+    for spec in faults:
+        emulator, _, text = spec.partition(":")
+        parsed = FaultSettings.parse(text).to_dict()  # validates the whole spec
+        named = {item.partition("=")[0].strip() for item in text.split(",") if item.strip()}
+        settings[emulator] = settings.get(emulator, FaultSettings()).updated({k: parsed[k] for k in named})
+    return settings
+
+
 def start_sample_sandbox(
     data_dir: Path, *, faults: Sequence[str] = (), mode_rate_limit: str = "40/10", now: datetime | None = None
 ) -> Sandbox:
     now = now or datetime.now(UTC)
     data_dir.mkdir(parents=True, exist_ok=True)
     files_env = prepare_sample_files(data_dir, now)
-    fault_settings = {}
-    for spec in faults:
-        emulator, _, settings = spec.partition(":")
-        fault_settings[emulator] = FaultSettings.parse(settings)
+    fault_settings = _fault_settings(faults)
     # Timestamps anchored to midnight stay identical all day, so reruns see unchanged reports.
     anchor = datetime.combine(now.date(), time.min, tzinfo=UTC)
     mode = ModeEmulator(
@@ -55,4 +71,68 @@ def start_sample_sandbox(
     slack = SlackEmulator(data_dir)
     sandbox = Sandbox([mode, github, slack], faults=fault_settings, extra_env=files_env)
     sandbox.start()
+    return sandbox
+
+
+SYNTHETIC_STAMP = "synthetic.json"
+
+
+def start_synthetic_sandbox(
+    data_dir: Path,
+    models: int,
+    reports: int,
+    queries: int,
+    *,
+    seed: int = 0,
+    faults: Sequence[str] = (),
+    mode_rate_limit: str = "200/1",
+    latency_ms: int = 5,
+    now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Sandbox:
+    """The emulators over a generated platform (`synthetic.synthetic_platform`).
+
+    Mode serves the generated workspace (by default 200 requests/s and 5 ms per answer; `faults`
+    for the Mode emulator override the latency); the manifest is written to
+    `data_dir/manifest.json` and exported as DBT_MANIFEST_PATH; the GitHub emulator's repository
+    is seeded with a minimal dbt project of the same models, so removal PRs have files to delete.
+    A data dir keeps one platform: reusing it for another size or seed is refused.
+    """
+    from metapipeline.sandbox.synthetic import PROJECT, synthetic_platform
+
+    say = progress or (lambda _: None)
+    now = now or datetime.now(UTC)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"models": models, "reports": reports, "queries": queries, "seed": seed}
+    stamp = data_dir / SYNTHETIC_STAMP
+    if stamp.exists() and json.loads(stamp.read_text()) != spec:
+        raise ValueError(
+            f"{data_dir} holds the synthetic platform {json.loads(stamp.read_text())}, not {spec}: "
+            "use another --data-dir (or delete it)"
+        )
+    if not stamp.exists() and any(data_dir.iterdir()):
+        raise ValueError(f"{data_dir} holds another sandbox's state: use an empty or new --data-dir")
+    stamp.write_text(json.dumps(spec) + "\n")
+    # Timestamps anchored to midnight stay identical all day, so reruns see unchanged reports.
+    anchor = datetime.combine(now.date(), time.min, tzinfo=UTC)
+    started = timer.monotonic()
+    platform = synthetic_platform(models, reports, queries, seed=seed, now=anchor)
+    counts = ", ".join(f"{kind} {n}" for kind, n in platform.counts().items())
+    say(f"generated in {timer.monotonic() - started:.1f} s: {counts}")
+    manifest_path = platform.write_manifest(data_dir / "manifest.json")
+    project_dir = data_dir / "dbt_project"
+    if not project_dir.exists():
+        files = platform.write_dbt_project(project_dir)
+        say(f"wrote the dbt project ({files} files) to {project_dir}")
+    mode = ModeEmulator(platform.workspace, rate_limit=parse_rate_limit(mode_rate_limit), data_dir=data_dir)
+    del platform  # the emulator holds its own copy of the workspace
+    github = GitHubEmulator(
+        data_dir / "github" / "analytics.git", repository=f"{PROJECT}/analytics", seed_dir=project_dir
+    )
+    slack = SlackEmulator(data_dir)
+    fault_settings = _fault_settings(faults, {"mode": FaultSettings(latency_ms=latency_ms)})
+    env = {"DBT_MANIFEST_PATH": str(manifest_path.resolve())}
+    sandbox = Sandbox([mode, github, slack], faults=fault_settings, extra_env=env)
+    sandbox.start()
+    say(f"sandbox ready after {timer.monotonic() - started:.1f} s")
     return sandbox

@@ -1,0 +1,150 @@
+"""The whole job on the sandbox: pull requests in a real git repository, the notebook, Slack."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+import requests
+import yaml
+from dagster import DagsterEventType, NotebookMetadataValue, execute_job, instance_for_test, reconstructable
+
+from metapipeline.definitions import metapipeline_job
+from metapipeline.orchestration.demo import load_run_history
+from metapipeline.sandbox.platform import start_sample_sandbox
+from metapipeline.sandbox.sample import DBT_PROJECT_DIR, expected_outcomes
+
+EXPECTED = expected_outcomes()
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+REMOVAL, EXPOSURES = "metapipeline/remove-unused-models", "metapipeline/mode-exposures"
+CHARTS = {"models_run_per_day", "top_models_by_importance", "optimisation_quadrant"}
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", f"--git-dir={repo}", *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _dbt_parse(repo: Path, branch: str, checkout: Path) -> subprocess.CompletedProcess[str]:
+    subprocess.run(["git", "clone", "--quiet", "--branch", branch, str(repo), str(checkout)], check=True)
+    shutil.copy(DBT_PROJECT_DIR / "profiles.yml", checkout / "profiles.yml")
+    dbt = Path(sys.executable).parent / "dbt"
+    return subprocess.run(
+        [str(dbt), "parse", "--quiet", "--project-dir", str(checkout), "--profiles-dir", str(checkout)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
+
+
+def _model_files() -> dict[str, str]:
+    """unique id -> file of every sample model, from the project's own layout."""
+    files = {}
+    for path in (DBT_PROJECT_DIR / "models").rglob("*"):
+        if path.suffix in {".sql", ".py"}:
+            files[f"model.freshcart.{path.stem}"] = path.relative_to(DBT_PROJECT_DIR).as_posix()
+    return files
+
+
+def _run(instance, as_of: datetime, ops: dict | None = None):
+    run_config = {**IN_PROCESS, "resources": {"clock": {"config": {"as_of": as_of.isoformat()}}}}
+    return execute_job(
+        reconstructable(metapipeline_job), instance=instance, run_config=run_config | {"ops": ops or {}}
+    )
+
+
+@pytest.mark.slow
+def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_charts_once(tmp_path, monkeypatch):
+    now = datetime.now(UTC)
+    with start_sample_sandbox(tmp_path / "sandbox", mode_rate_limit="off", now=now) as sandbox:
+        env = sandbox.env()
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("METAPIPELINE_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+        repo = tmp_path / "sandbox" / "github" / "analytics.git"
+        slack = tmp_path / "sandbox" / "slack"
+        assert load_run_history() > 0
+        with instance_for_test() as instance:
+            with _run(instance, now) as first:
+                assert first.success
+                removal = first.output_for_node("github", "removal")
+                exposures = first.output_for_node("github", "exposures")
+                notebooks = [
+                    value.path
+                    for record in instance.all_logs(
+                        first.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+                    )
+                    for value in record.asset_materialization.metadata.values()
+                    if isinstance(value, NotebookMetadataValue)
+                ]
+            assert (removal.action, exposures.action) == ("opened", "opened")
+
+            # The removal branch deletes exactly the unused models' files and only deletes lines.
+            changed = _git(repo, "diff", "--name-status", "main", REMOVAL).splitlines()
+            deleted = {path for status, path in (line.split("\t") for line in changed) if status == "D"}
+            files = _model_files()
+            assert {files[m] for m in EXPECTED["unused_models"]} <= deleted
+            diff = _git(repo, "diff", "main", REMOVAL)
+            added = [
+                line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
+            ]
+            assert added == []
+            kept = set(files) - set(EXPECTED["unused_models"])
+            assert all(files[m] not in deleted for m in kept)
+
+            # The exposures branch adds one generated file with exactly the expected exposures.
+            assert _git(repo, "diff", "--name-status", "main", EXPOSURES).split() == [
+                "A",
+                "models/exposures/mode/_mode__exposures.yml",
+            ]
+            generated = yaml.safe_load(
+                _git(repo, "show", f"{EXPOSURES}:models/exposures/mode/_mode__exposures.yml")
+            )
+            assert sorted(e["name"] for e in generated["exposures"]) == sorted(EXPECTED["exposures"])
+
+            for branch in (REMOVAL, EXPOSURES):
+                parsed = _dbt_parse(repo, branch, tmp_path / branch.replace("/", "_"))
+                assert parsed.returncode == 0, parsed.stdout + parsed.stderr
+
+            # One Slack message carrying the three charts, each a real picture; the notebook ran.
+            messages = [json.loads(line) for line in (slack / "messages.jsonl").read_text().splitlines()]
+            assert len(messages) == 1
+            uploads = [json.loads(line) for line in (slack / "files.jsonl").read_text().splitlines()]
+            assert {Path(u["name"]).stem for u in uploads} == CHARTS
+            for picture in (slack / "files").iterdir():
+                height, width, _ = matplotlib.image.imread(picture).shape
+                assert width >= 600 and height >= 300, picture
+            assert len(notebooks) == 1 and Path(notebooks[0]).exists()
+            assert "optimisation_quadrant" in Path(notebooks[0]).read_text()
+
+            # The next day nothing moved: no new pull request, the open ones are left alone.
+            with _run(instance, now + timedelta(days=1)) as second:
+                assert second.success
+                assert second.output_for_node("github", "removal").action == "unchanged"
+                assert second.output_for_node("github", "exposures").action == "unchanged"
+
+            # A maintainer protects fct_app_funnel (and so its parent): the same pull request moves.
+            keep = {"protect_unique_ids": ["model.freshcart.fct_app_funnel"]}
+            ops = {"platform": {"ops": {"find_unused_models": {"config": keep}}}}
+            with _run(instance, now + timedelta(days=2), ops) as third:
+                assert third.success
+                moved = third.output_for_node("github", "removal")
+                assert (moved.action, moved.url) == ("updated", removal.url)
+            still_deleted = _git(repo, "diff", "--name-only", "--diff-filter=D", "main", REMOVAL).split()
+            assert files["model.freshcart.fct_app_funnel"] not in still_deleted
+            assert files["model.freshcart.int_app_sessions"] not in still_deleted
+            assert files["model.freshcart.fct_basket_affinity"] in still_deleted
+            pulls = requests.get(
+                f"{env['GITHUB_API_URL']}/repos/{env['GITHUB_REPOSITORY']}/pulls?state=all",
+                headers={"Authorization": f"token {env['GITHUB_TOKEN']}"},
+                timeout=10,
+            ).json()
+            assert len(pulls) == 2
