@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 DEFAULT_DATA_DIR = Path(".sandbox")
@@ -42,9 +43,44 @@ def main(argv: list[str] | None = None) -> int:
         help="a dbt manifest (.json or .json.gz) to resolve tables to nodes (repeatable)",
     )
 
+    plan = commands.add_parser(
+        "plan", help="the whole analysis offline, from manifests and a saved Mode snapshot: writes the plan"
+    )
+    _offline_inputs(plan)
+    plan.add_argument("--out", type=Path, default=Path("metapipeline-plan"), help="where plan.json/.md go")
+
+    explain = commands.add_parser("explain", help="why a node is or is not a consumer, and its paths to them")
+    explain.add_argument("node", help="a node id (model.shop.fct_orders), a report token or a unique name")
+    _offline_inputs(explain)
+
     args = parser.parse_args(argv)
-    run = {"sandbox": _run_sandbox, "demo": _run_demo, "dev": _run_dev, "refs": _run_refs}[args.command]
+    run = {
+        "sandbox": _run_sandbox,
+        "demo": _run_demo,
+        "dev": _run_dev,
+        "refs": _run_refs,
+        "plan": _run_plan,
+        "explain": _run_explain,
+    }[args.command]
     return run(args)
+
+
+def _offline_inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--manifest", action="append", required=True, type=Path, help="a dbt manifest.json(.gz) (repeatable)"
+    )
+    parser.add_argument(
+        "--snapshot",
+        required=True,
+        type=Path,
+        help="a saved Mode snapshot: mode/snapshot.json among a run's artifacts",
+    )
+    parser.add_argument("--as-of", type=_timestamp, help="judge staleness as of this ISO time (default: now)")
+
+
+def _timestamp(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
@@ -155,6 +191,18 @@ def _run_dev(args: argparse.Namespace) -> int:
             return process.wait()
         except KeyboardInterrupt:
             return process.wait()
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    from metapipeline.platform.cli import run_plan
+
+    return run_plan(args.manifest, args.snapshot, args.out, args.as_of)
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from metapipeline.platform.cli import run_explain
+
+    return run_explain(args.node, args.manifest, args.snapshot, args.as_of)
 
 
 def _run_refs(args: argparse.Namespace) -> int:

@@ -15,6 +15,8 @@ from metapipeline.actions.mode_lifecycle import (
 from metapipeline.dbt.manifest import mode_reports_behind_exposures
 from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
+from metapipeline.mode.snapshot_file import write_snapshot
+from metapipeline.orchestration.artifacts import run_artifacts
 from metapipeline.orchestration.policies import SERVICE_RETRY, kind
 from metapipeline.orchestration.resources import ClockResource, LedgerResource, ModeResource
 from metapipeline.platform.stale import ReportVerdict, StalePolicy, judge_reports
@@ -32,8 +34,10 @@ def mode_snapshot(context: OpExecutionContext, mode: ModeResource, ledger: Ledge
             store.forget_reports(client.workspace, set(cached) - {r.token for r in snapshot.reports})
     for problem in snapshot.failures:
         context.log.warning(f"could not read {problem.what}: {problem.error}")
+    saved = write_snapshot(snapshot, run_artifacts(context, "mode") / "snapshot.json")
     metadata: dict[str, Any] = {name: MetadataValue.int(value) for name, value in snapshot.counts().items()}
     metadata["complete"] = MetadataValue.bool(snapshot.complete)
+    metadata["snapshot file"] = MetadataValue.path(str(saved))  # `metapipeline plan --snapshot` reads it
     metadata["requests"] = MetadataValue.int(snapshot.requests_sent)
     if snapshot.failures:
         rows = [(p.what, p.error) for p in snapshot.failures]

@@ -161,3 +161,48 @@ def _explain(graph: nx.DiGraph, node: str, archived_now: Collection[str]) -> Dow
     else:
         why = "no consumer downstream"
     return Downstream(node, kind, why)
+
+
+def explain(
+    graph: nx.DiGraph,
+    node: str,
+    *,
+    archived_now: Collection[str] = (),
+    protections: Protections | None = None,
+    max_paths: int = 5,
+) -> list[str]:
+    """Why `node` is or is not a consumer, and its shortest paths to consumers (lines for people)."""
+    found = consumers(graph, archived_now, protections or Protections())
+    attrs = graph.nodes[node]
+    lines = [f"{node} ({attrs['kind']}, {attrs.get('name')})"]
+    if node in found:
+        lines.append(f"is a consumer: {found[node]}")
+    elif attrs["kind"] == "mode_report":
+        lines.append(f"is not a consumer: {_explain(graph, node, archived_now).why_not_a_consumer}")
+    # Breadth-first downstream: the first time a consumer is reached is along a shortest path.
+    parents: dict[str, str | None] = {node: None}
+    queue = deque([node])
+    paths: list[str] = []
+    while queue and len(paths) < max_paths:
+        current = queue.popleft()
+        if current != node and current in found:
+            path = [current]
+            while (previous := parents[path[-1]]) is not None:
+                path.append(previous)
+            name = graph.nodes[current].get("name")
+            paths.append(f"  {' -> '.join(reversed(path))}  ({found[current]}: {name})")
+            continue  # a consumer's own consumers add nothing
+        for child in sorted(graph.successors(current)):
+            if child not in parents:
+                parents[child] = current
+                queue.append(child)
+    if paths:
+        lines.append(f"reaches {'these consumers' if len(paths) > 1 else 'this consumer'}:")
+        lines += paths
+    elif node not in found:
+        lines.append("reaches no consumer" + (": unused" if attrs["kind"] == "model" else ""))
+        lines += [
+            f"  {d.node}: {d.why_not_a_consumer}"
+            for d in (_explain(graph, n, archived_now) for n in sorted(nx.descendants(graph, node)))
+        ][:20]
+    return lines

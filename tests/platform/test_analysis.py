@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import yaml
 
 from metapipeline.actions.exposures import GENERATED_FILE, exposure_changes, plan_exposures
 from metapipeline.dbt.relations import load_dbt_graph
 from metapipeline.lineage.workspace import WorkspaceLineage, resolve_items, workspace_items
-from metapipeline.mode.client import ModeClient
-from metapipeline.mode.snapshot import IngestionProblem, WorkspaceSnapshot, take_snapshot
+from metapipeline.mode.snapshot import IngestionProblem, WorkspaceSnapshot
 from metapipeline.platform.analysis import exposure_reports, platform_graph, unused_models
 from metapipeline.platform.graph import definition_id, query_id
 from metapipeline.platform.unused import Protections
-from metapipeline.sandbox.harness import EmulatorServer
-from metapipeline.sandbox.mode_emulator import ModeEmulator
 from metapipeline.sandbox.sample import expected_outcomes
 
 EXPECTED = expected_outcomes()
 STALE = set(EXPECTED["stale_reports"])
-
-
-@pytest.fixture(scope="module")
-def snapshot(sample_workspace) -> Iterator[WorkspaceSnapshot]:
-    server = EmulatorServer(ModeEmulator(sample_workspace, rate_limit=None))
-    server.start()
-    env = server.emulator.env(server.base_url)
-    client = ModeClient(
-        env["MODE_HOST"], env["MODE_WORKSPACE"], env["MODE_TOKEN"], env["MODE_SECRET"], requests_per_second=0
-    )
-    try:
-        yield take_snapshot(client)
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,67 @@
+"""`metapipeline plan` and `explain` offline, from a saved snapshot and a manifest file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from metapipeline.cli import main
+from metapipeline.mode.snapshot_file import read_snapshot, write_snapshot
+from metapipeline.sandbox.sample import expected_outcomes
+
+EXPECTED = expected_outcomes()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, snapshot, sample_manifest, sample_now) -> list[str]:
+    directory = tmp_path_factory.mktemp("offline")
+    (directory / "manifest.json").write_text(json.dumps(sample_manifest))
+    write_snapshot(snapshot, directory / "snapshot.json")
+    return [
+        "--manifest", str(directory / "manifest.json"),
+        "--snapshot", str(directory / "snapshot.json"),
+        "--as-of", sample_now.isoformat(),
+    ]  # fmt: skip
+
+
+def test_a_saved_snapshot_reads_back_equal(snapshot, tmp_path):
+    assert read_snapshot(write_snapshot(snapshot, tmp_path / "s.json")) == snapshot
+
+
+def test_a_file_that_is_not_a_snapshot_is_refused_by_name(tmp_path):
+    path = tmp_path / "manifest.json"
+    path.write_text('{"metadata": {}}')
+    with pytest.raises(ValueError, match=r"manifest.json: expected a metapipeline.mode-snapshot/1 document"):
+        read_snapshot(path)
+
+
+def test_plan_writes_the_expected_decisions_without_any_service(inputs, tmp_path, capsys):
+    assert main(["plan", *inputs, "--out", str(tmp_path)]) == 0
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert {r["token"] for r in plan["stale_reports"]} == set(EXPECTED["stale_reports"])
+    assert {r["token"] for r in plan["kept_reports"]} == set(EXPECTED["kept_reports"])
+    assert {m["unique_id"] for m in plan["unused_models"]} == set(EXPECTED["unused_models"])
+    assert {c["exposure"] for c in plan["exposure_changes"]} == set(EXPECTED["exposures"])
+    assert plan["dry_run"] is True and plan["unused_refusal"] is None
+    assert "## Unused dbt models (8)" in (tmp_path / "plan.md").read_text()
+    assert "8 unused models" in capsys.readouterr().out
+
+
+def test_explain_a_cascade_model_names_the_report_archived_in_this_run(inputs, capsys):
+    assert main(["explain", "fct_store_ops_daily", *inputs]) == 0
+    out = capsys.readouterr().out
+    assert "reaches no consumer: unused" in out
+    assert "mode.report.0f9b3d7a5e41: archived in this run (stale)" in out
+
+
+def test_explain_shows_the_path_through_a_definition(inputs, capsys):
+    assert main(["explain", "model.freshcart.dim_stores", *inputs]) == 0
+    out = capsys.readouterr().out
+    assert "model.freshcart.dim_stores -> mode.definition." in out
+    assert "(active Mode report: Weekly KPIs)" in out
+
+
+def test_explain_an_unknown_node_suggests_close_ones(inputs, capsys):
+    assert main(["explain", "model.freshcart.dim_store", *inputs]) == 1
+    assert "did you mean model.freshcart.dim_stores" in capsys.readouterr().err
