@@ -1,4 +1,4 @@
-"""A real snapshot of the sample workspace, read over HTTP from the Mode emulator once per module."""
+"""The sample platform for real: a snapshot read over HTTP from the Mode emulator, real lineage, the graph."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from metapipeline.dbt.relations import load_dbt_graph
+from metapipeline.lineage.workspace import WorkspaceLineage, resolve_items, workspace_items
 from metapipeline.mode.client import ModeClient
 from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
+from metapipeline.platform.analysis import platform_graph
 from metapipeline.sandbox.harness import EmulatorServer
 from metapipeline.sandbox.mode_emulator import ModeEmulator
 
@@ -24,3 +27,14 @@ def snapshot(sample_workspace) -> Iterator[WorkspaceSnapshot]:
         yield take_snapshot(client)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def lineage(snapshot, sample_manifest) -> WorkspaceLineage:
+    index = load_dbt_graph([sample_manifest]).relation_index()
+    return WorkspaceLineage.gather(resolve_items(workspace_items(snapshot), index))
+
+
+@pytest.fixture(scope="session")
+def graph(sample_manifest, snapshot, lineage):
+    return platform_graph([sample_manifest], snapshot, lineage)

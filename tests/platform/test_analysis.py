@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
 import yaml
 
 from metapipeline.actions.exposures import GENERATED_FILE, exposure_changes, plan_exposures
-from metapipeline.dbt.relations import load_dbt_graph
-from metapipeline.lineage.workspace import WorkspaceLineage, resolve_items, workspace_items
 from metapipeline.mode.snapshot import IngestionProblem, WorkspaceSnapshot
-from metapipeline.platform.analysis import exposure_reports, platform_graph, unused_models
+from metapipeline.platform.analysis import exposure_reports, unused_models
 from metapipeline.platform.graph import definition_id, query_id
 from metapipeline.platform.unused import Protections
 from metapipeline.sandbox.sample import expected_outcomes
 
 EXPECTED = expected_outcomes()
 STALE = set(EXPECTED["stale_reports"])
-
-
-@pytest.fixture(scope="module")
-def lineage(snapshot, sample_manifest) -> WorkspaceLineage:
-    index = load_dbt_graph([sample_manifest]).relation_index()
-    return WorkspaceLineage.gather(resolve_items(workspace_items(snapshot), index))
-
-
-@pytest.fixture(scope="module")
-def graph(sample_manifest, snapshot, lineage):
-    return platform_graph([sample_manifest], snapshot, lineage)
 
 
 def test_every_query_reads_what_the_expected_outcomes_say(lineage):

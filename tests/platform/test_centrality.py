@@ -114,6 +114,10 @@ def test_parity_on_the_platform():
     _assert_parity(_platform())
 
 
+def test_parity_on_the_sample_platform(graph):
+    _assert_parity(graph)
+
+
 def test_empty_and_single_node_graphs():
     empty = centrality_table(nx.DiGraph())
     assert empty.empty
