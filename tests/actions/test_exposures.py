@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -19,7 +20,9 @@ from metapipeline.actions.dbt_changes import read_project
 from metapipeline.actions.exposures import (
     GENERATED_FILE,
     ReportRecord,
+    exposure_changes,
     exposure_type,
+    exposures_pr_text,
     maturity,
     plan_exposures,
 )
@@ -194,3 +197,12 @@ def test_type_and_maturity_rules(views, runs, schedules, days_ago, kind, level):
     last_run = NOW - timedelta(days=days_ago) if days_ago is not None else None
     report = replace(hostile(), views=views, runs=runs, schedules=schedules, last_run_at=last_run)
     assert (exposure_type(report), maturity(report, NOW)) == (kind, level)
+
+
+def test_the_pull_request_text_shows_hostile_titles_as_text(sample_manifest):
+    report = replace(hostile(), title=HOSTILE_TITLE + " | extra | cells")
+    title, body = exposures_pr_text(exposure_changes(sample_manifest, [report]))
+    assert title == "Sync dbt exposures with Mode (1 added)"
+    (row,) = [line for line in body.splitlines() if "feedc0ffee01" in line]
+    assert len(re.split(r"(?<!\\)\|", row)) == 6  # four cells: the title's pipes are escaped
+    assert "<script>" not in body and "\n# " not in body
