@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -19,6 +20,10 @@ from metapipeline.dbt.relations import normalize_part
 from metapipeline.lineage.templates import PLACEHOLDER
 
 PARSED, FALLBACK, FAILED = "parsed", "fallback", "failed"
+
+# Longer SQL goes to the text scan: sqlglot takes seconds per megabyte, and a query that size is
+# generated, not written, so bounded time is worth more than its parse tree.
+MAX_PARSE_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -31,12 +36,38 @@ class TableRef:
     display: str
     templated: bool = False  # a part holds an undefined Liquid variable's placeholder
 
+    def to_json(self) -> list[Any]:
+        """`[database, schema, name, display, templated]`: an array, not an object, as a cache
+        holds hundreds of thousands of them."""
+        return [*self.parts, self.display, self.templated]
+
+    @staticmethod
+    def from_json(data: list[Any]) -> TableRef:
+        return _table_ref(*data)
+
 
 @dataclass(frozen=True)
 class Extraction:
+    """What a SQL text reads. `to_json`/`from_json` are its persisted form (the ledger's reference
+    cache): plain JSON, never pickle, since a shared ledger must not run what it reads."""
+
     status: str  # parsed, or fallback: `tables` are every identifier chain, to match known names only
     tables: tuple[TableRef, ...]
     error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "tables": [t.to_json() for t in self.tables], "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Extraction:
+        return cls(data["status"], tuple(_table_ref(*ref) for ref in data["tables"]), data["error"])
+
+
+@lru_cache(maxsize=1 << 16)  # interned: a loaded cache names the same tables again and again
+def _table_ref(
+    database: str | None, schema: str | None, name: str, display: str, templated: bool
+) -> TableRef:
+    return TableRef((database, schema, name), display, templated)
 
 
 Named = tuple[tuple[str, bool], ...]  # a table name's parts with their quoting, outermost first
@@ -51,16 +82,20 @@ def extract_references(
     def qualify(named: Named) -> TableRef:
         return qualify_name(named, dialect, default_database, default_schema)
 
-    try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect or None) if s is not None]
-    except SqlglotError as exc:
-        error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if len(sql) > MAX_PARSE_CHARS:
+        error = f"too large to parse ({len(sql):,} characters, the limit is {MAX_PARSE_CHARS:,})"
         return Extraction(FALLBACK, _scan(sql, qualify), error)
     refs: dict[str, TableRef] = {}
     created: set[tuple[str | None, str | None, str]] = set()
-    for statement in statements:
-        for table in _tables_read(statement, created, qualify):
-            refs.setdefault(table.display, table)
+    try:
+        for statement in sqlglot.parse(sql, read=dialect or None):
+            for table in _tables_read(statement, created, qualify) if statement is not None else ():
+                refs.setdefault(table.display, table)
+    except SqlglotError as exc:
+        error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Extraction(FALLBACK, _scan(sql, qualify), error)
+    except RecursionError:  # sqlglot parses recursively: thousands of nested parentheses exhaust it
+        return Extraction(FALLBACK, _scan(sql, qualify), "nested too deeply to parse")
     return Extraction(PARSED, tuple(refs.values()))
 
 
@@ -151,8 +186,10 @@ def _position(items: list[exp.Expr], item: exp.Expr | None) -> int:
 
 
 # Text scan for SQL that does not parse: strings and comments out, then identifier chains.
-_NOISE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
-_IDENT = r'"[^"\n]+"|`[^`\n]+`|\[[^\]\n]+\]|[A-Za-z_][\w$]*'
+# An unterminated string or comment runs to the end and stays as text (its words may name tables).
+# Matching it to the end, and no `[` inside `[...]`, keep the scan linear on any input.
+_NOISE = re.compile(r"'(?:[^']|'')*(?P<quote>')?|--[^\n]*|/\*(?:.*?(?P<close>\*/)|.*)", re.DOTALL)
+_IDENT = r'"[^"\n]+"|`[^`\n]+`|\[[^\[\]\n]+\]|[A-Za-z_][\w$]*'
 _CHAIN = re.compile(rf"(?<![\w$.\"`\]])(?:{_IDENT})(?:\s*\.\s*(?:{_IDENT}))*")
 _PART = re.compile(_IDENT)
 
@@ -166,7 +203,7 @@ def scan_identifiers(
 
 def _scan(sql: str, qualify: Qualify) -> tuple[TableRef, ...]:
     refs: dict[str, TableRef] = {}
-    for chain in _CHAIN.findall(_NOISE.sub(" ", sql)):
+    for chain in _CHAIN.findall(_NOISE.sub(_blank, sql)):
         named: list[tuple[str, bool]] = []
         for part in _PART.findall(chain):
             if part[0] in '"`[':
@@ -177,3 +214,9 @@ def _scan(sql: str, qualify: Qualify) -> tuple[TableRef, ...]:
             ref = qualify(tuple(named))
             refs.setdefault(ref.display, ref)
     return tuple(refs.values())
+
+
+def _blank(noise: re.Match[str]) -> str:
+    text = noise.group()
+    closed = text.startswith("--") or noise.group("quote") or noise.group("close")
+    return " " if closed else text

@@ -4,6 +4,7 @@ Queries are split into batches that fan out as dynamic outputs, so the multiproc
 Kubernetes/Celery) resolves them in parallel; the results are gathered into one `WorkspaceLineage`.
 """
 
+from contextlib import closing
 from typing import Any
 
 from dagster import (
@@ -31,6 +32,7 @@ from metapipeline.lineage.workspace import (
 from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot
 from metapipeline.orchestration.policies import kind
+from metapipeline.orchestration.resources import ClockResource, LedgerResource
 
 TABLE_ROWS = 50  # UI tables show the first rows; the run's plan artifact has everything
 
@@ -51,14 +53,26 @@ def lineage_batches(context: OpExecutionContext, config: LineageBatchConfig, sna
 
 @op(tags=kind("sqlglot"))
 def resolve_lineage_batch(
-    context: OpExecutionContext, batch: list[LineageItem], manifest: dict
+    context: OpExecutionContext,
+    batch: list[LineageItem],
+    manifest: dict,
+    ledger: LedgerResource,
+    clock: ClockResource,
 ) -> Output[list[ResolvedItem]]:
-    """Render each query's templates, parse it with sqlglot and match its tables to dbt relations."""
+    """Render each query's templates, parse it with sqlglot and match its tables to dbt relations.
+
+    Parses are cached in the ledger by rendered SQL, dialect and defaults: a daily run parses only
+    the SQL that changed since the day before."""
     index = load_dbt_graph([manifest]).relation_index()
-    cache = ReferenceCache()
-    resolved = resolve_items(batch, index, cache=cache)
-    context.log.info(f"resolved {len(resolved)} queries ({cache.hits} cache hits)")
-    return Output(resolved, metadata={"queries": len(resolved), "cache hits": cache.hits})
+    with closing(ledger.open()) as store:
+        cache = ReferenceCache(store.load_reference_cache())
+        resolved = resolve_items(batch, index, cache=cache)
+        store.save_reference_cache(cache.new_entries, cache.used_keys, clock.now())
+    context.log.info(f"resolved {len(resolved)} queries: {cache.misses} parsed, {cache.hits} from the cache")
+    return Output(
+        resolved,
+        metadata={"queries": len(resolved), "parsed": cache.misses, "from the cache": cache.hits},
+    )
 
 
 @op(tags=kind("sqlglot"))

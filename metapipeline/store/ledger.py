@@ -1,17 +1,19 @@
 """The ledger: metapipeline's memory, in SQLite (default) or PostgreSQL.
 
 It records every action taken on a Mode report (or only planned, in a dry run) and caches what
-incremental ingestion needs to skip unchanged reports. Plain data goes in and out: `Action` and
-`CachedReport` records, timezone-aware UTC datetimes. The schema is versioned; `Ledger` migrates it
-on open and refuses a database written by a newer metapipeline.
+incremental ingestion needs to skip unchanged reports, and the SQL-lineage reference extractions
+so that a run parses only SQL it has not seen. Plain data goes in and out: `Action`,
+`CachedReport` and `Extraction` records (the last stored as JSON), timezone-aware UTC datetimes.
+The schema is versioned; `Ledger` migrates it on open and refuses a database written by a newer
+metapipeline.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +40,13 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
 from metapipeline.dbt.run_history import NodeRun
+from metapipeline.lineage.references import Extraction
 
 DEFAULT_FILENAME = "metapipeline.sqlite"
 URL_VARIABLE = "METAPIPELINE_DATABASE_URL"
@@ -158,6 +162,17 @@ slack_posts_table = Table(
 )
 
 
+reference_extractions_table = Table(
+    "reference_extractions",
+    metadata,
+    # ReferenceCache.key: the rendered SQL's hash, dialect, defaults and extractor version.
+    Column("key", String, primary_key=True),
+    Column("extraction", JSON, nullable=False),  # Extraction.to_json(): never pickle in a shared store
+    # No index: each run rewrites it for every key in use, and pruning scans the table anyway.
+    Column("last_used_at", _UTCDateTime, nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     # The tables above are the current schema. When one changes, freeze this step's own copy of
     # the first tables here and add a step that alters them: a step, once released, never changes.
@@ -172,7 +187,12 @@ def _v3(conn: Connection) -> None:
     metadata.create_all(conn, tables=[slack_posts_table])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]  # step i brings the schema to version i + 1
+def _v4(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[reference_extractions_table])
+
+
+# Step i brings the schema to version i + 1.
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 _INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
     "sqlite": sqlite.insert,
     "postgresql": postgresql.insert,
@@ -335,6 +355,22 @@ class Ledger:
         with self.engine.begin() as conn:
             return {str(row[0]): float(row[1]) for row in conn.execute(query)}
 
+    def last_runs(self, unique_ids: Iterable[str]) -> dict[str, tuple[datetime, float]]:
+        """unique_id -> (start of its last successful run, that run's execution time)."""
+        t = dbt_node_runs_table
+        found: dict[str, tuple[datetime, float]] = {}
+        ids = sorted(set(unique_ids))
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), 500):
+                query = select(t.c.unique_id, t.c.started_at, t.c.execution_time).where(
+                    t.c.unique_id.in_(ids[start : start + 500]), t.c.status == "success"
+                )
+                for row in conn.execute(query):
+                    unique_id, started_at = str(row.unique_id), row.started_at
+                    if unique_id not in found or started_at > found[unique_id][0]:
+                        found[unique_id] = (started_at, float(row.execution_time))
+        return found
+
     def slack_post(self, key: str) -> tuple[str, str] | None:
         """(channel id, ts) of what was posted under `key`, if anything."""
         t = slack_posts_table
@@ -345,6 +381,53 @@ class Ledger:
     def record_slack_post(self, key: str, channel_id: str, ts: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(slack_posts_table).values(key=key, channel_id=channel_id, ts=ts))
+
+    def load_reference_cache(self, keys: Iterable[str] | None = None) -> dict[str, Extraction]:
+        """Cached reference extractions by key: all of them, or those of `keys` that are cached."""
+        t = reference_extractions_table
+        query = select(t.c.key, t.c.extraction)
+        with self.engine.begin() as conn:
+            if keys is None:
+                return {row.key: Extraction.from_json(row.extraction) for row in conn.execute(query)}
+            wanted = list(set(keys))
+            found: dict[str, Extraction] = {}
+            for i in range(0, len(wanted), 500):  # chunks keep under SQLite's bound-parameter limit
+                rows = conn.execute(query.where(t.c.key.in_(wanted[i : i + 500])))
+                found.update((row.key, Extraction.from_json(row.extraction)) for row in rows)
+            return found
+
+    def save_reference_cache(
+        self,
+        new: Mapping[str, Extraction],
+        used: Iterable[str],
+        now: datetime,
+        *,
+        keep_days: int = 30,
+    ) -> int:
+        """Store `new` extractions, mark `used` keys (and the new ones) used at `now`, then delete
+        the entries unused for more than `keep_days` days. Returns how many were deleted.
+
+        A key already stored (another run put it meanwhile) keeps its extraction: equal keys mean
+        equal SQL, dialect, defaults and extractor, hence equal extractions."""
+        t = reference_extractions_table
+        rows = [{"key": k, "extraction": e.to_json(), "last_used_at": now} for k, e in new.items()]
+        touched = sorted(set(used).difference(new))  # in key order, chunks hit fewer index pages
+        with self.engine.begin() as conn:
+            if self._dialect == "postgresql":
+                # One save at a time: two runs upserting and touching the same keys in other orders
+                # would deadlock. (SQLite's BEGIN IMMEDIATE already serialises writers.)
+                conn.execute(text("SELECT pg_advisory_xact_lock(7102746156)"))
+            if rows:
+                upsert = _INSERTS[self._dialect](t)
+                upsert = upsert.on_conflict_do_update(
+                    index_elements=["key"], set_={"last_used_at": upsert.excluded.last_used_at}
+                )
+                # RETURNING: multi-row VALUES pages instead of a round trip per row (see store_reports).
+                conn.execute(upsert.returning(t.c.key), rows)
+            for i in range(0, len(touched), 500):
+                conn.execute(update(t).where(t.c.key.in_(touched[i : i + 500])).values(last_used_at=now))
+            pruned = conn.execute(delete(t).where(t.c.last_used_at < now - timedelta(days=keep_days)))
+            return pruned.rowcount
 
     def close(self) -> None:
         self.engine.dispose()

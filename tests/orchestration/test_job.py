@@ -102,10 +102,16 @@ def test_job_on_postgresql_under_the_multiprocess_executor(tmp_path, monkeypatch
             with execute_job(reconstructable(metapipeline_job), instance=instance) as result:  # multiprocess
                 assert result.success
                 summary = result.output_for_node("summarize")
+                steps = {e.step_key for e in result.all_node_events if e.is_step_success}
             assert summary["reports archived"] == len(expected_outcomes()["stale_reports"])
+            assert summary["unused models proposed"] == len(expected_outcomes()["unused_models"])
+            assert "lineage.resolve_lineage_batch[batch_0]" in steps  # the dynamic fan-out ran
+            assert "report.meta_analysis" in steps  # and the notebook, in its own process
             assert instance.get_run_by_id(result.run_id).status.value == "SUCCESS"
     ledger_engine = sa.create_engine(f"{server}/metapipeline_ledger")
     with ledger_engine.connect() as conn:
         archived = conn.execute(sa.text("SELECT count(*) FROM actions WHERE action = 'archive'")).scalar()
+        cached = conn.execute(sa.text("SELECT count(*) FROM reference_extractions")).scalar()
     ledger_engine.dispose()
     assert archived == len(expected_outcomes()["stale_reports"])
+    assert cached == len(expected_outcomes()["queries"]) + 3  # every query and definition parsed once

@@ -54,6 +54,16 @@ def _model_files() -> dict[str, str]:
     return files
 
 
+def _lineage_parses(result) -> dict[str, int]:
+    """How the lineage batches got their references: parsed now, or from the ledger's cache."""
+    totals = {"parsed": 0, "from the cache": 0}
+    for event in result.all_node_events:
+        if event.is_successful_output and event.step_key.startswith("lineage.resolve_lineage_batch"):
+            for key in totals:
+                totals[key] += event.step_output_data.metadata[key].value
+    return totals
+
+
 def _run(instance, as_of: datetime, ops: dict | None = None):
     run_config = {**IN_PROCESS, "resources": {"clock": {"config": {"as_of": as_of.isoformat()}}}}
     return execute_job(
@@ -130,6 +140,10 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
                 assert second.success
                 assert second.output_for_node("github", "removal").action == "unchanged"
                 assert second.output_for_node("github", "exposures").action == "unchanged"
+                assert _lineage_parses(second) == {
+                    "parsed": 0,
+                    "from the cache": len(EXPECTED["queries"]) + 3,
+                }
 
             # A maintainer protects fct_app_funnel (and so its parent): the same pull request moves.
             keep = {"protect_unique_ids": ["model.freshcart.fct_app_funnel"]}
