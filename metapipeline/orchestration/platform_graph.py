@@ -135,6 +135,7 @@ def centrality(
 def write_plan(
     context: OpExecutionContext,
     clock: ClockResource,
+    ledger: LedgerResource,
     manifest: dict,
     snapshot: WorkspaceSnapshot,
     lineage: WorkspaceLineage,
@@ -144,6 +145,8 @@ def write_plan(
 ) -> Output[Plan]:
     """The run's decisions and their evidence, as JSON and markdown (dry runs and real runs alike)."""
     archived_now = lifecycle.archived_now()
+    with closing(ledger.open()) as store:
+        last_runs = store.last_runs(m.unique_id for m in unused.candidates)
     plan = build_plan(
         workspace=snapshot.workspace,
         as_of=clock.now().isoformat(),
@@ -158,6 +161,7 @@ def write_plan(
             **{f"queries {status}": n for status, n in lineage.status_counts().items()},
             "tables dbt does not build": len(lineage.unresolved()),
         },
+        last_runs=last_runs,
     )
     directory = run_artifacts(context, "plan")
     markdown = plan.to_markdown()

@@ -7,8 +7,9 @@ person reads in the Dagster UI or a pull request.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from metapipeline.markdown import table
@@ -52,8 +53,17 @@ class Plan:
         if self.unused_refusal:
             lines += [f"**Refused:** {self.unused_refusal}", ""]
         lines += _lines(
-            ["model", "owner", "why nothing consumes it"],
-            [(m["unique_id"], m["owner"] or "", m["why"]) for m in self.unused_models],
+            ["model", "owner", "last run", "run time", "why nothing consumes it"],
+            [
+                (
+                    m["unique_id"],
+                    m["owner"] or "",
+                    (m.get("last_run_at") or "never")[:10],
+                    f"{m['last_run_seconds']:.1f} s" if m.get("last_run_seconds") is not None else "",
+                    m["why"],
+                )
+                for m in self.unused_models
+            ],
         )
         if self.protected_models:
             lines += ["", "Unused but protected:", ""]
@@ -82,7 +92,10 @@ def build_plan(
     unused: UnusedModels,
     exposure_changes: list[dict[str, Any]] | None = None,
     evidence: dict[str, Any] | None = None,
+    last_runs: Mapping[str, tuple[datetime, float]] | None = None,
 ) -> Plan:
+    """`last_runs`: model -> (start, seconds) of its last successful dbt run, from the run history."""
+    last_runs = last_runs or {}
     verdicts = sorted(verdicts, key=lambda v: v.token)
     return Plan(
         workspace=workspace,
@@ -99,6 +112,8 @@ def build_plan(
                 "owner": m.owner,
                 "why": m.why,
                 "downstream": [asdict(d) for d in m.downstream],
+                "last_run_at": last_runs[m.unique_id][0].isoformat() if m.unique_id in last_runs else None,
+                "last_run_seconds": last_runs[m.unique_id][1] if m.unique_id in last_runs else None,
             }
             for m in sorted(unused.candidates, key=lambda m: m.unique_id)
         ],
