@@ -32,6 +32,7 @@ import json
 import posixpath
 import re
 import tarfile
+import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +43,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from metapipeline.dbt.manifest import ManifestError, check_manifest
 from metapipeline.markdown import escape as md_escape
 from metapipeline.platform.unused import GENERATED_EXPOSURE_PREFIX, UnusedModel
 
@@ -125,6 +127,8 @@ class ProjectFiles:
 def safe_path(project_root: str, relative: str, symlinks: Collection[str] = ()) -> str:
     """`relative` joined to `project_root`, refused if it could point outside the project."""
     for part in (project_root, relative):
+        if not isinstance(part, str):
+            raise UnsafePathError(f"refusing path {part!r}: not a string")
         if part.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", part) or "\\" in part or "\0" in part:
             raise UnsafePathError(f"refusing path {part!r}: absolute or not a plain relative path")
         if ".." in part.split("/"):
@@ -171,17 +175,24 @@ def read_archive(tar_gz: bytes, project_root: str = "") -> ProjectFiles:
     files: dict[str, str] = {}
     symlinks: set[str] = set()
     prefix = f"{project_root.strip('/')}/" if project_root.strip("/") else ""
-    with tarfile.open(fileobj=io.BytesIO(tar_gz), mode="r:gz") as archive:
-        for member in archive:
-            path = member.name.partition("/")[2]  # drop GitHub's "<owner>-<repo>-<sha>/" directory
-            if not path.startswith(prefix):
-                continue
-            if member.issym() or member.islnk():
-                symlinks.add(path)
-            elif member.isfile() and is_project_text_file(path.removeprefix(prefix)):
-                extracted = archive.extractfile(member)
-                if extracted is not None:
-                    files[path] = extracted.read().decode("utf-8", errors="replace")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(tar_gz), mode="r:gz") as archive:
+            for member in archive:
+                path = member.name.partition("/")[2]  # drop GitHub's "<owner>-<repo>-<sha>/" directory
+                if not path or not path.startswith(prefix) or member.isdir():
+                    continue
+                try:
+                    safe_path("", path)  # git never stores such a name: the archive is not what it seems
+                except UnsafePathError as exc:
+                    raise UnsafePathError(f"refusing the repository archive: {exc}") from None
+                if member.issym() or member.islnk():
+                    symlinks.add(path)
+                elif member.isfile() and is_project_text_file(path.removeprefix(prefix)):
+                    extracted = archive.extractfile(member)
+                    if extracted is not None:
+                        files[path] = extracted.read().decode("utf-8", errors="replace")
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise ValueError(f"the repository archive is not a readable .tar.gz ({exc})") from None
     return ProjectFiles(files, frozenset(symlinks))
 
 
@@ -387,6 +398,10 @@ def plan_removal(
     `project_root`) to text; `symlinks` lists paths that are symlinks there (never edited)."""
     if project_root:
         project_root = safe_path("", project_root.strip("/"), symlinks)
+    try:
+        check_manifest(manifest)
+    except ManifestError as exc:
+        raise RemovalError(f"cannot plan a removal from this manifest: {exc}") from None
     plan = _Plan(project_root, project_files, symlinks, manifest, _removed_nodes(manifest, models))
     if not plan.removed:
         return ChangeSet()
@@ -414,10 +429,10 @@ def plan_removal(
 
 
 def _removed_nodes(manifest: dict[str, Any], models: Sequence[UnusedModel]) -> dict[str, dict[str, Any]]:
-    project = manifest.get("metadata", {}).get("project_name")
+    project = (manifest.get("metadata") or {}).get("project_name")
     removed = {}
     for model in models:
-        node = manifest.get("nodes", {}).get(model.unique_id)
+        node = (manifest.get("nodes") or {}).get(model.unique_id)
         if node is None or node.get("resource_type") != "model":
             raise RemovalError(f"{model.unique_id} is not a model in the manifest")
         if project and node.get("package_name") != project:
@@ -425,12 +440,19 @@ def _removed_nodes(manifest: dict[str, Any], models: Sequence[UnusedModel]) -> d
                 f"{model.unique_id} belongs to the package {node.get('package_name')}, not {project}: "
                 "remove it there"
             )
+        fqn = node.get("fqn")
+        if not node.get("original_file_path") or not isinstance(fqn, list) or not all(map(_is_text, fqn)):
+            raise RemovalError(f"{model.unique_id}: the manifest gives no original_file_path or fqn")
         if model.path and model.path != node["original_file_path"]:
             raise RemovalError(
                 f"{model.unique_id}: the graph says {model.path}, the manifest {node['original_file_path']}"
             )
         removed[model.unique_id] = node
     return removed
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
 
 
 def _property_files(plan: _Plan) -> Iterator[str]:
@@ -516,8 +538,8 @@ def _drop_tests(plan: _Plan, yaml: _YamlFile, entry: CommentedMap, refs: re.Patt
 
 
 def _delete_singular_tests(plan: _Plan) -> None:
-    for node in plan.manifest.get("nodes", {}).values():
-        if node.get("resource_type") != "test" or not node["original_file_path"].endswith(".sql"):
+    for node in (plan.manifest.get("nodes") or {}).values():
+        if node.get("resource_type") != "test" or not (node.get("original_file_path") or "").endswith(".sql"):
             continue
         if node.get("test_metadata"):
             continue  # generic tests live in properties YAML, handled there
@@ -531,7 +553,7 @@ def _edit_dbt_project(plan: _Plan) -> None:
     if path not in plan.files:
         return
     yaml = plan.yaml(path)
-    project = plan.manifest.get("metadata", {}).get("project_name")
+    project = (plan.manifest.get("metadata") or {}).get("project_name")
     configs = yaml.doc.get("models") if isinstance(yaml.doc, CommentedMap) else None
     if not isinstance(configs, CommentedMap) or not isinstance(configs.get(project), CommentedMap):
         return
@@ -558,8 +580,12 @@ _UNKNOWN = None
 
 
 def _selectable(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    nodes = [n for n in manifest.get("nodes", {}).values() if n.get("resource_type") != "test"]
-    return nodes + list(manifest.get("sources", {}).values()) + list(manifest.get("exposures", {}).values())
+    nodes = [n for n in (manifest.get("nodes") or {}).values() if n.get("resource_type") != "test"]
+    return (
+        nodes
+        + list((manifest.get("sources") or {}).values())
+        + list((manifest.get("exposures") or {}).values())
+    )
 
 
 def _fqn_match(node: dict[str, Any], value: str) -> bool:
@@ -721,7 +747,7 @@ def _delete_orphaned_docs(plan: _Plan) -> None:
     still_used = {
         name for path in plan.files if (text := plan.current(path)) for name in _DOC_REF.findall(text)
     }
-    project = plan.manifest.get("metadata", {}).get("project_name")
+    project = (plan.manifest.get("metadata") or {}).get("project_name")
     for name in sorted(used_by_removed - still_used):
         doc = plan.manifest.get("docs", {}).get(f"doc.{project}.{name}")
         if doc is None:
@@ -790,9 +816,13 @@ models:
 
 
 def _cell(value: Any) -> str:
-    # People type names and owners: escape Markdown, HTML entities and @mentions (a silent ping).
+    # People type names and owners: escape Markdown, HTML entities and @mentions (a silent ping). A
+    # lone surrogate (JSON allows one) has no UTF-8 form, so GitHub could not take the body.
     html = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return md_escape(html).replace("@", "@\u2060")
+    return _SURROGATE.sub("\ufffd", md_escape(html).replace("@", "@\u2060"))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _mermaid_label(text: str) -> str:

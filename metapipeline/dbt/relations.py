@@ -18,6 +18,15 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from metapipeline.dbt.manifest import (
+    NODE_SECTIONS,
+    ManifestError,
+    adapter_type,
+    check_node,
+    metadata,
+    section,
+)
+
 RELATION_TYPES = frozenset({"model", "seed", "snapshot", "source"})
 GRAPH_TYPES = RELATION_TYPES | {"exposure"}
 
@@ -100,8 +109,8 @@ class DbtNode:
 def _parse_relation_name(relation_name: str, dialect: str) -> tuple[tuple[str, bool], ...] | None:
     try:
         table = exp.to_table(relation_name, dialect=dialect or None)
-    except sqlglot.errors.ParseError:
-        return None
+    except (sqlglot.errors.SqlglotError, RecursionError):
+        return None  # not a plain name: the parts dbt also records are used instead
     parts = [(p.name, bool(p.args.get("quoted"))) for p in table.parts]
     if len(parts) != 3 or not all(isinstance(p, exp.Identifier) for p in table.parts):
         return None
@@ -129,12 +138,21 @@ def _node_from_manifest(entry: dict[str, Any], dialect: str) -> DbtNode:
     )
 
 
-def manifest_nodes(manifest: dict[str, Any]) -> Iterator[DbtNode]:
-    """The enabled models, seeds, snapshots, sources and exposures of a manifest (`disabled` is skipped)."""
-    dialect = dialect_for_dbt_adapter(manifest.get("metadata", {}).get("adapter_type"))
-    for section in ("nodes", "sources", "exposures"):
-        for entry in manifest.get(section, {}).values():
-            if entry.get("resource_type") in GRAPH_TYPES and (entry.get("config") or {}).get("enabled", True):
+def manifest_nodes(manifest: dict[str, Any], origin: str | None = None) -> Iterator[DbtNode]:
+    """The enabled models, seeds, snapshots, sources and exposures of a manifest (`disabled` is skipped).
+
+    An entry without the fields read here, or with one of the wrong type, raises a ManifestError
+    naming `origin` (by default the manifest's project) and the entry."""
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"{origin or 'dbt manifest'} is not a JSON object")
+    if origin is None:
+        project = metadata(manifest).get("project_name")
+        origin = f"dbt manifest of project {project}" if isinstance(project, str) else "dbt manifest"
+    dialect = dialect_for_dbt_adapter(adapter_type(manifest, origin))
+    for name in NODE_SECTIONS:
+        for unique_id, entry in section(manifest, name, origin).items():
+            check_node(entry, f"{origin}: {name}[{unique_id!r}]")
+            if entry["resource_type"] in GRAPH_TYPES and (entry.get("config") or {}).get("enabled", True):
                 yield _node_from_manifest(entry, dialect)
 
 

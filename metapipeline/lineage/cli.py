@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ def run_refs(stdin: TextIO, stdout: TextIO, manifests: Sequence[Path] = ()) -> i
         print(f"metapipeline refs: {exc}", file=sys.stderr)
         return 2
     cache = ReferenceCache()
+    if isinstance(stdin, io.TextIOWrapper):  # bytes that are not UTF-8 must not end the whole run
+        stdin.reconfigure(errors="replace")
     for line in stdin:
         if line.strip():
             stdout.write(json.dumps(_answer(line, index, cache)) + "\n")
@@ -55,6 +58,8 @@ def _parse_line(line: str) -> QueryInput:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("not JSON this reader accepts: nested too deeply") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("sql"), str):
         raise ValueError('expected an object with a string "sql"')
     optional = ("dialect", "default_database", "default_schema")

@@ -20,6 +20,14 @@ PLACEHOLDER = "mp__param"
 
 DEFINITION_PATTERN = re.compile(r"\{\{\s*@(\w+)(?:\s+as\s+(\w+))?\s*\}\}", re.IGNORECASE)
 _FORM = re.compile(r"\{%-?\s*form\s*-?%\}(.*?)\{%-?\s*endform\s*-?%\}", re.IGNORECASE | re.DOTALL)
+_ENDFORM = re.compile(r"\{%-?\s*endform\s*-?%\}", re.IGNORECASE)
+
+# Bounds that keep hostile or generated text from taking unbounded time or memory: beyond them a
+# query fails to render (and its raw text is scanned for known relations instead).
+MAX_DEFINITION_DEPTH = 64  # definitions inside definitions
+MAX_RENDERED_CHARS = 10_000_000  # definitions expanded, or Liquid's output
+MAX_LOOP_ITERATIONS = 100_000  # Liquid `for` iterations in one render
+MAX_FORM_CHARS = 20_000  # a `{% form %}` block larger than this is not read for defaults
 
 
 class TemplateError(ValueError):
@@ -31,12 +39,18 @@ class _Placeholder(Undefined):
         return PLACEHOLDER
 
 
-_LIQUID = Environment(undefined=_Placeholder)
+class _Environment(Environment):
+    loop_iteration_limit = MAX_LOOP_ITERATIONS
+    output_stream_limit = MAX_RENDERED_CHARS
+
+
+_LIQUID = _Environment(undefined=_Placeholder)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when built with it: 10x faster
 
 
 def expand_definitions(sql: str, definitions: Mapping[str, str]) -> str:
     """Inline `{{ @name }}` / `{{ @name as alias }}` as `(source) AS alias`, recursively."""
+    bodies: dict[str, str] = {}  # each definition is expanded once, however often it is used
 
     def expand(text: str, stack: tuple[str, ...]) -> str:
         def inline(match: re.Match[str]) -> str:
@@ -45,11 +59,19 @@ def expand_definitions(sql: str, definitions: Mapping[str, str]) -> str:
                 raise TemplateError("definition cycle: " + " -> ".join(f"@{n}" for n in (*stack, name)))
             if name not in definitions:
                 raise TemplateError(f"unknown definition @{name}")
-            body = expand(unescape_definition(definitions[name]), (*stack, name))
+            if len(stack) >= MAX_DEFINITION_DEPTH:
+                raise TemplateError(
+                    f"definitions nested more than {MAX_DEFINITION_DEPTH} deep, from @{stack[0]}"
+                )
+            if name not in bodies:
+                bodies[name] = expand(unescape_definition(definitions[name]), (*stack, name))
             # The newline keeps a trailing `-- comment` in the body from swallowing the parenthesis.
-            return f"({body}\n) AS {alias}" if alias else f"({body}\n)"
+            return f"({bodies[name]}\n) AS {alias}" if alias else f"({bodies[name]}\n)"
 
-        return DEFINITION_PATTERN.sub(inline, text)
+        expanded = DEFINITION_PATTERN.sub(inline, text)
+        if len(expanded) > MAX_RENDERED_CHARS:
+            raise TemplateError(f"definitions expand to more than {MAX_RENDERED_CHARS:,} characters")
+        return expanded
 
     return expand(sql, ())
 
@@ -62,16 +84,23 @@ def unescape_definition(source: str) -> str:
 def split_forms(sql: str) -> tuple[str, dict[str, Any]]:
     """The SQL without its `{% form %}` blocks, and each parameter's default value."""
     defaults: dict[str, Any] = {}
-    for block in _FORM.findall(sql):
+    # A `{% form %}` after the last `{% endform %}` never closes: looking for its end from each one
+    # would take quadratic time, so only the text before that last end is searched.
+    cut = max((end.end() for end in _ENDFORM.finditer(sql)), default=0)
+    head, tail = sql[:cut], sql[cut:]
+    for block in _FORM.findall(head):
+        # libyaml recurses in C and crashes the process on deep nesting (`[[[...`, `- - - ...`, two
+        # characters a level): longer blocks go to the pure-Python loader, which raises instead.
+        loader = _YAML_LOADER if len(block) <= 2_000 else yaml.SafeLoader
         try:
-            spec = yaml.load(block, Loader=_YAML_LOADER)
-        except yaml.YAMLError:
+            spec = yaml.load(block, Loader=loader) if len(block) <= MAX_FORM_CHARS else None
+        except (yaml.YAMLError, RecursionError):
             continue  # a form that is not plain YAML (Liquid inside): its parameters stay placeholders
         for name, field in (spec or {}).items() if isinstance(spec, dict) else ():
             if isinstance(field, dict) and "default" in field:
                 value = field["default"]
                 defaults[str(name)] = value.isoformat() if isinstance(value, dt.date) else value
-    return _FORM.sub("", sql), defaults
+    return _FORM.sub("", head) + tail, defaults
 
 
 def render(raw_sql: str, definitions: Mapping[str, str] | None = None) -> str:
@@ -80,7 +109,9 @@ def render(raw_sql: str, definitions: Mapping[str, str] | None = None) -> str:
     if "{{" not in sql and "{%" not in sql:
         return sql
     sql, defaults = split_forms(sql)
+    # Liquid measures its output in UTF-8: a lone surrogate (JSON allows them) would raise there.
+    sql = sql.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     try:
         return _LIQUID.from_string(sql).render(**defaults)
     except LiquidError as exc:
-        raise TemplateError(f"Liquid: {str(exc).splitlines()[0]}") from None
+        raise TemplateError(f"Liquid: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from metapipeline.mode.client import ModeAPIError, ModeClient, ModeNotFound
-from metapipeline.mode.models import Creator, DataSource, Definition, Query, Report, Space
+from metapipeline.mode.models import (
+    Creator,
+    DataSource,
+    Definition,
+    ModePayloadError,
+    Query,
+    Report,
+    Space,
+)
 from metapipeline.store.ledger import CachedReport
 
 log = logging.getLogger(__name__)
@@ -94,26 +102,39 @@ def take_snapshot(
             snapshot.failures.append(IngestionProblem(what, str(exc)))
             return []
 
+    def each(what: str, payloads: Iterable[dict], parse: Callable[[dict], object]) -> list:
+        """Every payload that parses; one that does not is a failure of its own (and the others stay)."""
+        parsed = []
+        for payload in payloads:
+            try:
+                parsed.append(parse(payload))
+            except ModePayloadError as exc:
+                snapshot.failures.append(IngestionProblem(what, str(exc)))
+        return parsed
+
     snapshot.spaces = attempt(
         "spaces",
-        lambda: [
-            Space.from_api(s)
-            for s in client.paginate(client.workspace_path("spaces"), "spaces", {"filter": "all"})
-        ],
+        lambda: each(
+            "spaces",
+            client.paginate(client.workspace_path("spaces"), "spaces", {"filter": "all"}),
+            Space.from_api,
+        ),
     )
     snapshot.data_sources = attempt(
         "data sources",
-        lambda: [
-            DataSource.from_api(d)
-            for d in client.list_embedded(client.workspace_path("data_sources"), "data_sources")
-        ],
+        lambda: each(
+            "data sources",
+            client.list_embedded(client.workspace_path("data_sources"), "data_sources"),
+            DataSource.from_api,
+        ),
     )
     snapshot.definitions = attempt(
         "definitions",
-        lambda: [
-            Definition.from_api(d)
-            for d in client.list_embedded(client.workspace_path("definitions"), "definitions")
-        ],
+        lambda: each(
+            "definitions",
+            client.list_embedded(client.workspace_path("definitions"), "definitions"),
+            Definition.from_api,
+        ),
     )
     progress(
         f"{len(snapshot.spaces)} spaces, {len(snapshot.data_sources)} data sources, {len(snapshot.definitions)} definitions"
@@ -121,9 +142,10 @@ def take_snapshot(
 
     def reports_of(space: Space) -> list[Report]:
         path = client.workspace_path("spaces", space.token, "reports")
+        what = f"space {space.token} ({space.name})"
         return attempt(
-            f"space {space.token} ({space.name})",
-            lambda: [Report.from_api(r, space.token) for r in client.paginate(path, "reports")],
+            what,
+            lambda: each(what, client.paginate(path, "reports"), lambda r: Report.from_api(r, space.token)),
         )
 
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
@@ -153,7 +175,7 @@ def _with_queries(client: ModeClient, report: Report, snapshot: WorkspaceSnapsho
     except ModeNotFound:
         snapshot.deleted_during_run.append(report.token)
         return None
-    except ModeAPIError as exc:
+    except (ModeAPIError, ModePayloadError) as exc:
         snapshot.failures.append(
             IngestionProblem(f"queries of report {report.token} ({report.name})", str(exc))
         )
@@ -175,6 +197,6 @@ def _creator(client: ModeClient, username: str) -> Creator | None:
     # An owner we cannot look up only costs a name in a PR table; it is not missing evidence.
     try:
         return Creator.from_api(client.get(username))
-    except ModeAPIError as exc:
+    except (ModeAPIError, ModePayloadError) as exc:
         log.warning("could not read Mode user %s: %s", username, exc)
         return None
