@@ -7,6 +7,7 @@ last, in the caller, so cached extractions stay valid when the dbt project chang
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,7 @@ from metapipeline.lineage.references import (
     extract_references,
     scan_identifiers,
 )
-from metapipeline.lineage.templates import PLACEHOLDER, TemplateError, render
+from metapipeline.lineage.templates import PLACEHOLDER, TemplateError, expand_definitions, render
 
 # Below this many queries to parse, worker start-up costs more than it saves.
 PARALLEL_MIN_BATCH = 256
@@ -68,12 +69,12 @@ def resolve_query(
     item = QueryInput(raw_sql, definitions or {}, adapter, default_database, default_schema)
     prepared = _prepare(item, cache)
     if isinstance(prepared, Extraction):
-        return _match(prepared, index)
+        return _match(prepared, index, _other_branches(item))
     key, job = prepared
     extraction = extract_references(*job)
     if cache is not None:
         cache.put(key, extraction)
-    return _match(extraction, index)
+    return _match(extraction, index, _other_branches(item))
 
 
 def resolve_many(
@@ -91,7 +92,10 @@ def resolve_many(
     fresh = dict(zip(pending, _extract_all(list(pending.values()), processes), strict=True))
     for key, extraction in fresh.items():
         cache.put(key, extraction)
-    return [_match(p if isinstance(p, Extraction) else fresh[p[0]], index) for p in prepared]
+    return [
+        _match(p if isinstance(p, Extraction) else fresh[p[0]], index, _other_branches(item))
+        for item, p in zip(items, prepared, strict=True)
+    ]
 
 
 def _prepare(item: QueryInput, cache: ReferenceCache | None) -> Extraction | tuple[str, Job]:
@@ -108,6 +112,25 @@ def _prepare(item: QueryInput, cache: ReferenceCache | None) -> Extraction | tup
     return found if found is not None else (key, (sql, dialect, *defaults))
 
 
+def _other_branches(item: QueryInput) -> tuple[TableRef, ...]:
+    """Names in Liquid branches the defaults did not take (`{% if region == 'eu' %}`): rendering
+    sees one branch only, so known relations named anywhere in the template count as read too.
+    A model read only in another branch is then never called unused."""
+    text = item.raw_sql
+    if "{{" in text:
+        # If expansion fails, so does rendering, and the failed status scans everything anyway.
+        with contextlib.suppress(TemplateError):
+            text = expand_definitions(text, item.definitions)
+    if not _CONTROL_FLOW.search(text):
+        return ()
+    return scan_identifiers(
+        text, dialect_for_adapter(item.adapter), item.default_database, item.default_schema
+    )
+
+
+_CONTROL_FLOW = re.compile(r"\{%-?\s*(?:if|unless|case|for|tablerow)\b", re.IGNORECASE)
+
+
 def _extract_all(jobs: list[Job], processes: int | None) -> list[Extraction]:
     workers = min(processes or os.cpu_count() or 1, max(1, len(jobs) // 64))
     if workers <= 1 or len(jobs) < PARALLEL_MIN_BATCH:
@@ -120,10 +143,16 @@ def _extract_job(job: Job) -> Extraction:
     return extract_references(*job)
 
 
-def _match(extraction: Extraction, index: RelationIndex | None) -> QueryLineage:
+def _match(
+    extraction: Extraction, index: RelationIndex | None, other_branches: tuple[TableRef, ...] = ()
+) -> QueryLineage:
     nodes: set[str] = set()
     tables: set[str] = set()
     unresolved: set[str] = set()
+    for ref in other_branches:
+        found = _lookup(ref, index) if index is not None else ()
+        nodes.update(found)
+        tables.update([ref.display] if found else [])
     for ref in extraction.tables:
         found = _lookup(ref, index) if index is not None else ()
         if found:

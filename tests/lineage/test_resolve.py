@@ -138,3 +138,15 @@ def test_large_batches_fan_out_across_processes_in_order() -> None:
     assert [r.tables for r in results[:-1]] == [("s.shared", f"s.t{i}") for i in range(600)]
     assert results[-1].status == "failed" and results[-1].error == "unknown definition @missing"
     assert len(cache) == 600
+
+
+def test_a_relation_named_only_in_a_liquid_branch_the_defaults_skip_still_counts(sample_index):
+    sql = """
+        {% form %}
+        region: {type: select, default: us, options: [us, eu]}
+        {% endform %}
+        SELECT * FROM {% if region == 'eu' %}marts.dim_stores{% else %}marts.fct_orders{% endif %}
+    """
+    found = resolve_query(sql, adapter="snowflake", default_database="ANALYTICS", index=sample_index)
+    assert found.status == "parsed"
+    assert set(found.nodes) == {"model.freshcart.dim_stores", "model.freshcart.fct_orders"}
