@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+# Bidirectional controls reorder how the rest of a line displays; a lone surrogate has no UTF-8 form.
+_INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def escape(value: Any) -> str:
     """One table cell on one line; names come from people, so no markup gets through."""
-    text = " ".join(str(value).split())
+    text = _INVISIBLE.sub("\ufffd", " ".join(str(value).split()))
     for char in "\\|*_`[]<>#":
         text = text.replace(char, f"\\{char}")
     return text

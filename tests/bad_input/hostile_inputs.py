@@ -201,3 +201,9 @@ def utf8(text: str) -> str:
 def written(text: Any) -> str:
     """A name people typed as metapipeline writes it: on one line, in UTF-8."""
     return utf8(one_line(text))
+
+
+def in_markdown(text: Any) -> str:
+    """A name as a Markdown cell shows it: one line; bidirectional controls and lone surrogates,
+    which would reorder or break the row, as U+FFFD."""
+    return re.sub("[\u202a-\u202e\u2066-\u2069\ud800-\udfff]", "\ufffd", one_line(text))
