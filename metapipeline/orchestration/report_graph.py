@@ -12,7 +12,7 @@ from dagstermill import define_dagstermill_op
 from metapipeline.actions.mode_lifecycle import LifecycleOutcome
 from metapipeline.orchestration.artifacts import run_artifacts
 from metapipeline.orchestration.github_graph import PullRequestOutcome
-from metapipeline.orchestration.policies import kind
+from metapipeline.orchestration.policies import SERVICE_RETRY, kind
 from metapipeline.orchestration.resources import ClockResource, LedgerResource
 from metapipeline.platform.unused import UnusedModels
 
@@ -36,7 +36,7 @@ meta_analysis = define_dagstermill_op(
     required_resource_keys={"slack", "ledger"},
     output_notebook_name="executed_notebook",
     save_notebook_on_failure=True,
-    tags=kind("jupyter"),
+    tags=kind("jupyter") | kind("slack"),
     description="Charts: models run per day, top models by importance, the optimisation quadrant; posted to Slack.",
 )
 
@@ -97,7 +97,8 @@ def report(
     exposures: PullRequestOutcome,
 ) -> list:
     outcome = report_outcome(lifecycle, unused, removal, exposures)
-    charts, _notebook = meta_analysis(
+    # Retrying is safe: the Slack post is keyed by run in the ledger, so a retry never posts twice.
+    charts, _notebook = meta_analysis.with_retry_policy(SERVICE_RETRY)(
         priorities=priorities, models_per_day=models_per_day(), outcome=outcome, charts_dir=charts_dir()
     )
     return publish_charts(charts)

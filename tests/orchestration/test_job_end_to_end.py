@@ -24,6 +24,16 @@ from metapipeline.sandbox.sample import DBT_PROJECT_DIR, expected_outcomes
 EXPECTED = expected_outcomes()
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 REMOVAL, EXPOSURES = "metapipeline/remove-unused-models", "metapipeline/mode-exposures"
+DRY_RUN = {
+    "mode": {"ops": {"mode_lifecycle": {"config": {"dry_run": True}}}},
+    "github": {
+        "ops": {
+            "removal_pull_request": {"config": {"dry_run": True}},
+            "exposures_pull_request": {"config": {"dry_run": True}},
+        }
+    },
+    "report": {"ops": {"meta_analysis": {"config": {"post_to_slack": False}}}},
+}
 CHARTS = {"models_run_per_day", "top_models_by_importance", "optimisation_quadrant"}
 
 
@@ -83,10 +93,28 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
         slack = tmp_path / "sandbox" / "slack"
         assert load_run_history() > 0
         with instance_for_test() as instance:
+            # A dry run first: the same plan, pull requests written to the run's files, nothing changed.
+            with _run(instance, now, DRY_RUN) as dry:
+                assert dry.success
+                assert dry.output_for_node("github", "removal").action == "dry_run"
+                assert dry.output_for_node("mode", "lifecycle").dry_run
+                dry_files = Path(instance.storage_directory()) / dry.run_id
+            assert _git(repo, "branch", "--format=%(refname:short)").split() == ["main"]
+            dry_plan = json.loads((dry_files / "plan" / "plan.json").read_text())
+            assert {m["unique_id"] for m in dry_plan["unused_models"]} == set(EXPECTED["unused_models"])
+            dry_diff = (dry_files / "pull_requests" / "removal" / "change.diff").read_text()
+            assert "--- a/models/marts/marketing/fct_app_funnel.sql\n+++ /dev/null" in dry_diff
+            assert (
+                "metapipeline found 8 dbt models with no path to any live consumer"
+                in (dry_files / "pull_requests" / "removal" / "body.md").read_text()
+            )
+            assert not (slack / "messages.jsonl").exists()
+
             with _run(instance, now) as first:
                 assert first.success
                 removal = first.output_for_node("github", "removal")
                 exposures = first.output_for_node("github", "exposures")
+                archived = first.output_for_node("mode", "lifecycle").archived_now()
                 notebooks = [
                     value.path
                     for record in instance.all_logs(
@@ -95,6 +123,7 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
                     for value in record.asset_materialization.metadata.values()
                     if isinstance(value, NotebookMetadataValue)
                 ]
+            assert archived == set(EXPECTED["stale_reports"])  # the dry run archived nothing
             assert (removal.action, exposures.action) == ("opened", "opened")
 
             # The removal branch deletes exactly the unused models' files and only deletes lines.
