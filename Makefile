@@ -11,7 +11,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help demo dev test test-slow test-all lint bench clean
+.PHONY: help demo dev test test-slow test-all lint bench faults clean
 
 help:
 	@echo "make demo       run the metapipeline job on the FreshCart sample, offline"
@@ -19,7 +19,8 @@ help:
 	@echo "make test       the fast test suite"
 	@echo "make test-slow  the slow end-to-end tests (real dbt, Dagster runs)"
 	@echo "make lint       ruff and mypy"
-	@echo "make bench      benchmarks that print figures beside their baselines"
+	@echo "make bench      benchmarks that print figures beside their baselines (end_to_end: ~25 min)"
+	@echo "make faults     the job 50 times under random Mode/GitHub/Slack faults, with a table of outcomes"
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -55,6 +56,9 @@ lint: $(VENV)/.synced
 
 bench: $(VENV)/.synced
 	$(BIN)/python -m benchmarks
+
+faults: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m tests.faults.run_fault_suite --runs 50 --seed 1
 
 clean:
 	rm -rf .sandbox .dagster_home .pytest_cache .ruff_cache .mypy_cache

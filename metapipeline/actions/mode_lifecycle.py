@@ -157,8 +157,10 @@ def apply_plan(
                 client.request("PATCH", client.workspace_path("reports", step.report_token, "archive"))
             elif not dry_run and kind == "delete":
                 client.request("DELETE", client.workspace_path("reports", step.report_token))
-        except ModeNotFound:
-            kind = "gone"  # deleted by someone between the snapshot and now
+        except ModeNotFound as missing:
+            # Deleted by someone between the snapshot and now; unless our own delete did it on an
+            # earlier attempt whose answer was lost (then the ledger must say "delete", not "gone").
+            kind = "delete" if kind == "delete" and missing.retried else "gone"
         except ModeAPIError as exc:
             outcome.failed.append((step, str(exc)))
             progress(f"could not {step.action} {step.report_token} ({step.report_name}): {exc}")

@@ -13,28 +13,85 @@ One change set gets one branch and at most one open pull request:
 - a dry run reads GitHub to say what it would do, and writes nothing.
 
 The default branch is never written to: a branch equal to it is refused before any request.
+
+GitHub hiccups: 429s, 5xx and dropped connections are retried per request by the client
+(`GitHubResource` sets up `GithubRetry` for writes too); an answer cut short, or a write that a lost
+attempt had already made ("already exists"), makes `publish` start over from reading GitHub, a few
+seconds later. Every step is safe to repeat (blobs, trees and commits are content-addressed, the
+branch is force-moved, an open pull request is found by its branch before one is opened, and one
+opened by a lost attempt gets its labels), so a repeat never opens a second pull request. What still
+fails raises `GitHubPublishError`, which names GitHub and the branch.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 import requests
 from github import GithubException, InputGitTreeElement
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from metapipeline.actions.dbt_changes import ChangeSet, ProjectFiles, read_archive
+from metapipeline.actions.dbt_changes import ChangeSet, ProjectFiles, UnsafePathError, read_archive
 
+T = TypeVar("T")
 Action = Literal["opened", "updated", "unchanged", "skipped_closed", "skipped_edited", "dry_run", "no_change"]
 
 MARKER = "<!-- metapipeline:change-set {} -->"
 TRAILER = "Metapipeline-Change: {}"
 _MARKER_RE = re.compile(r"<!-- metapipeline:change-set ([0-9a-f]{64}) -->")
+ATTEMPTS = 4  # tries of a whole publish (or download) when GitHub hiccups
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# What a GitHub call raises: its errors, a JSON answer cut short, a dropped or timed-out connection.
+_GITHUB_ERRORS = (GithubException, json.JSONDecodeError, requests.RequestException)
+
+
+class GitHubPublishError(RuntimeError):
+    """GitHub failed (or kept failing) while a change was being read or published."""
+
+
+def _transient(error: Exception) -> bool:
+    """Whether starting over may work: an answer cut short, or a retried request that a lost attempt
+    had already carried out ("Reference already exists"). Rate limits, 5xx and dropped connections
+    are retried per request by the client (`GithubRetry`); retrying them here again would multiply
+    the requests an outage costs."""
+    if isinstance(error, GithubException):
+        return error.status == 422 and "already exists" in str(error).lower()
+    return isinstance(
+        error,
+        json.JSONDecodeError
+        | requests.exceptions.ChunkedEncodingError
+        | requests.exceptions.ContentDecodingError,
+    )
+
+
+def _after(attempt: int) -> str:
+    return f" (after {attempt} attempts)" if attempt > 1 else ""
+
+
+def _pause(attempt: int) -> None:
+    time.sleep(min(8.0, 1.0 * 2 ** (attempt - 1)))
+
+
+def retry_github(what: str, call: Callable[[], T], *, attempts: int = ATTEMPTS) -> T:
+    """A read from GitHub, tried again while it fails transiently; then a GitHubPublishError naming `what`."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except _GITHUB_ERRORS as error:
+            if attempt < attempts and _transient(error):
+                _pause(attempt)
+                continue
+            raise GitHubPublishError(
+                f"GitHub failed while {what}{_after(attempt)}: {type(error).__name__}: {error}"
+            ) from error
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -57,6 +114,7 @@ def publish(
     dry_run: bool,
     respect_closed_days: int = 30,
     now: datetime | None = None,
+    attempts: int = ATTEMPTS,
 ) -> PublishResult:
     default = repo.default_branch
     branch = branch.removeprefix("refs/heads/")
@@ -67,11 +125,42 @@ def publish(
     diff_text = change.diff()
     if not change:
         return PublishResult("no_change", None, diff_text)
+    tried: set[Action] = set()  # writes started by earlier attempts (their answer may have been lost)
+    for attempt in range(1, attempts + 1):
+        try:
+            return _publish_once(
+                repo, change, default=default, branch=branch, title=title, body=body, labels=labels,
+                dry_run=dry_run, respect_closed_days=respect_closed_days, now=now or datetime.now(UTC),
+                tried=tried,
+            )  # fmt: skip
+        except _GITHUB_ERRORS as error:
+            if attempt < attempts and _transient(error):
+                _pause(attempt)
+                continue
+            raise GitHubPublishError(
+                f"GitHub failed while publishing branch {branch}{_after(attempt)}: {type(error).__name__}: {error}"
+            ) from error
+    raise AssertionError("unreachable")
+
+
+def _publish_once(
+    repo: Repository,
+    change: ChangeSet,
+    *,
+    default: str,
+    branch: str,
+    title: str,
+    body: str,
+    labels: Sequence[str],
+    dry_run: bool,
+    respect_closed_days: int,
+    now: datetime,
+    tried: set[Action],
+) -> PublishResult:
+    diff_text = change.diff()
     content_hash = change.content_hash()
     full_body = f"{body}\n\n{MARKER.format(content_hash)}\n"
-    open_pull, closed_recently = _existing(
-        repo, branch, default, now or datetime.now(UTC), respect_closed_days
-    )
+    open_pull, closed_recently = _existing(repo, branch, default, now, respect_closed_days)
 
     would: Action
     if open_pull is not None:
@@ -91,16 +180,24 @@ def publish(
     if dry_run:
         return PublishResult("dry_run", url, diff_text, full_body, would)
     if would == "opened":
+        tried.add("opened")
         _commit(repo, change, branch, f"{title}\n\n{TRAILER.format(content_hash)}")
         pull = repo.create_pull(base=default, head=branch, title=title, body=full_body)
         if labels:
             pull.add_to_labels(*labels)
         return PublishResult("opened", pull.html_url, diff_text, full_body)
     if would == "updated" and open_pull is not None:
+        tried.add("updated")
         _commit(repo, change, branch, f"{title}\n\n{TRAILER.format(content_hash)}")
         open_pull.edit(title=title, body=full_body)
         if labels:
             open_pull.add_to_labels(*labels)
+    if would == "unchanged" and open_pull is not None and tried:
+        # An earlier attempt opened or updated it, and only its answer was lost: finish its work.
+        missing = [name for name in labels if name not in {label.name for label in open_pull.labels}]
+        if missing:
+            open_pull.add_to_labels(*missing)
+        would = "opened" if "opened" in tried else "updated"
     return PublishResult(would, url, diff_text, full_body)
 
 
@@ -150,15 +247,43 @@ def _commit(repo: Repository, change: ChangeSet, branch: str, message: str) -> s
     except GithubException as error:
         if error.status != 404:
             raise
-        repo.create_git_ref(f"refs/heads/{branch}", commit.sha)
-    else:
-        ref.edit(commit.sha, force=True)
+        try:
+            repo.create_git_ref(f"refs/heads/{branch}", commit.sha)
+            return commit.sha
+        except GithubException as exists:  # a retried request whose first attempt made it
+            if exists.status != 422:
+                raise
+            ref = repo.get_git_ref(f"heads/{branch}")
+    ref.edit(commit.sha, force=True)
     return commit.sha
 
 
-def fetch_project(repo: Repository, project_root: str = "", *, timeout: float = 120) -> ProjectFiles:
-    """The dbt project's text files on the default branch's head: one tarball, not a request per file."""
-    link = repo.get_archive_link("tarball", repo.default_branch)
-    response = requests.get(link, timeout=timeout)  # a signed link: no token needed (or sent)
-    response.raise_for_status()
-    return read_archive(response.content, project_root)
+def fetch_project(
+    repo: Repository, project_root: str = "", *, timeout: float = 120, attempts: int = ATTEMPTS
+) -> ProjectFiles:
+    """The dbt project's text files on the default branch's head: one tarball, not a request per file.
+
+    The download (a plain GET, outside PyGithub's retries) is tried again when it is cut short,
+    dropped, rate limited or answered with a 5xx."""
+    for attempt in range(1, attempts + 1):
+        try:
+            link = retry_github(
+                "asking for the repository archive",
+                lambda: repo.get_archive_link("tarball", repo.default_branch),
+            )
+            response = requests.get(link, timeout=timeout)  # a signed link: no token needed (or sent)
+            response.raise_for_status()
+            return read_archive(response.content, project_root)
+        except UnsafePathError:
+            raise
+        except (requests.RequestException, ValueError) as error:
+            retry = not isinstance(error, requests.HTTPError) or (
+                error.response is not None and error.response.status_code in _RETRY_STATUSES
+            )  # ValueError: read_archive found no readable .tar.gz
+            if attempt < attempts and retry:
+                _pause(attempt)
+                continue
+            raise GitHubPublishError(
+                f"GitHub failed while downloading {repo.full_name}{_after(attempt)}: {type(error).__name__}: {error}"
+            ) from error
+    raise AssertionError("unreachable")

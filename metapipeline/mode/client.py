@@ -21,8 +21,11 @@ TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.excepti
 class ModeAPIError(RuntimeError):
     """Mode answered with an error that retrying will not fix (or retries ran out)."""
 
-    def __init__(self, method: str, path: str, status: int | None, message: str):
+    def __init__(self, method: str, path: str, status: int | None, message: str, *, retried: bool = False):
         self.method, self.path, self.status = method, path, status
+        # An earlier attempt may have reached Mode (its answer was lost, garbled or a 5xx): a write
+        # that now finds nothing to act on (404) was most likely done by that attempt.
+        self.retried = retried
         super().__init__(f"Mode {method} {path} failed ({status or 'no response'}): {message}")
 
 
@@ -87,6 +90,7 @@ class ModeClient:
         """One API call with bounded retries; `path` is relative to /api/."""
         url = f"{self.host}/api/{path.lstrip('/')}"
         last_problem = ""
+        retried = False  # whether an earlier attempt may have reached Mode
         for attempt in range(1, self.max_attempts + 1):
             self.rate_limiter.acquire()
             self.requests_sent += 1
@@ -94,16 +98,20 @@ class ModeClient:
                 response = self._session.request(method, url, params=params, timeout=self.timeout_seconds)
             except TRANSIENT_ERRORS as exc:
                 last_problem = f"{type(exc).__name__}: {exc}"
+                retried = True
                 self._back_off(attempt, None)
                 continue
             if response.status_code in RETRYABLE_STATUSES:
                 last_problem = f"HTTP {response.status_code}"
+                retried = retried or response.status_code != 429  # a 429 was turned away unread
                 self._back_off(attempt, response)
                 continue
             if response.status_code == 404:
-                raise ModeNotFound(method, path, 404, _error_message(response))
+                raise ModeNotFound(method, path, 404, _error_message(response), retried=retried)
             if response.status_code >= 400:
-                raise ModeAPIError(method, path, response.status_code, _error_message(response))
+                raise ModeAPIError(
+                    method, path, response.status_code, _error_message(response), retried=retried
+                )
             if response.status_code == 204 or not response.content:
                 return {}
             try:
@@ -111,6 +119,7 @@ class ModeClient:
             except json.JSONDecodeError:
                 # A truncated body is a transport fault, not an answer: ask again.
                 last_problem = "malformed JSON body"
+                retried = True
                 self._back_off(attempt, None)
         raise ModeAPIError(method, path, None, f"gave up after {self.max_attempts} attempts ({last_problem})")
 

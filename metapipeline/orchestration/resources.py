@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import pickle
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dagster import ConfigurableResource, EnvVar, Failure
+from dagster import (
+    ConfigurableIOManagerFactory,
+    ConfigurableResource,
+    EnvVar,
+    Failure,
+    InitResourceContext,
+    InputContext,
+    OutputContext,
+    UPathIOManager,
+)
 from dagstermill import ConfigurableLocalOutputNotebookIOManager
 from pydantic import Field
 
@@ -19,6 +32,7 @@ from metapipeline.store.ledger import Ledger, database_url
 
 if TYPE_CHECKING:
     from github.Repository import Repository
+    from upath import UPath
 
 DEFAULT_MODE_HOST = "https://app.mode.com"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -109,16 +123,38 @@ class GitHubResource(ConfigurableResource):
     repository: str = Field(description="owner/name")
     api_url: str | None = Field(default=None, description="Default: $GITHUB_API_URL, else api.github.com")
     project_dir: str = Field(default="", description="Where the dbt project lives in the repository")
+    seconds_between_requests: float = Field(
+        default=0.25, description="Pause between requests (GitHub asks for one)"
+    )
+    seconds_between_writes: float = Field(
+        default=1.0, description="Pause between writes (GitHub asks for one)"
+    )
 
     def repo(self) -> Repository:
         # PyGithub imports in about a second: pay only in the ops that talk to GitHub.
         from github import Auth, Github, GithubRetry
 
+        from metapipeline.actions.pull_requests import retry_github
+
         base_url = self.api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL
-        # Reads retry on 429 and 5xx honouring Retry-After; writes are retried by the op (idempotent).
-        retry = GithubRetry(total=5, backoff_factor=0.5, status_forcelist=[429, *range(500, 600)])
-        client = Github(base_url=base_url, auth=Auth.Token(self.token), retry=retry, timeout=60)
-        return client.get_repo(self.repository)
+        # Every request is retried on 429 and 5xx (honouring Retry-After) and on a dropped connection,
+        # writes too: blobs, trees and commits are content-addressed, and `publish` copes with a ref
+        # or pull request that a lost attempt already created. `publish` also starts over after an
+        # answer cut short, and the op retries what still fails.
+        retry = GithubRetry(
+            total=5, backoff_factor=0.5, status_forcelist=[429, *range(500, 600)], allowed_methods=None
+        )
+        client = Github(
+            base_url=base_url,
+            auth=Auth.Token(self.token),
+            retry=retry,
+            timeout=60,
+            seconds_between_requests=self.seconds_between_requests or None,
+            seconds_between_writes=self.seconds_between_writes or None,
+        )
+        return retry_github(
+            f"reading the repository {self.repository}", lambda: client.get_repo(self.repository)
+        )
 
 
 class SlackResource(ConfigurableResource):
@@ -130,6 +166,45 @@ class SlackResource(ConfigurableResource):
 
     def poster(self) -> SlackPoster:
         return SlackPoster(self.token, self.channel, base_url=self.api_url or os.environ.get("SLACK_API_URL"))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pickling makes no garbage, but unpickling a large output (the manifest, the snapshot, the
+    platform graph) allocates millions of objects, and each allocation burst sets off a collection
+    that walks everything alive: 3-7x the load time with the collector on."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class _Pickles(UPathIOManager):
+    extension = ""  # the file layout of Dagster's own filesystem IO manager
+
+    def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
+        with _collector_paused(), path.open("wb") as file:
+            pickle.dump(obj, file, pickle.HIGHEST_PROTOCOL)
+
+    def load_from_path(self, context: InputContext, path: UPath) -> Any:
+        with _collector_paused(), path.open("rb") as file:
+            return pickle.load(file)
+
+
+class PickleIOManager(ConfigurableIOManagerFactory):
+    """Dagster's filesystem IO manager (each output pickled under DAGSTER_HOME's storage, so the
+    multiprocess executor and re-executions work), with the garbage collector paused meanwhile."""
+
+    base_dir: str | None = Field(default=None, description="Default: the instance's storage directory")
+
+    def create_io_manager(self, context: InitResourceContext) -> _Pickles:
+        from upath import UPath
+
+        assert context.instance is not None
+        return _Pickles(base_path=UPath(self.base_dir or context.instance.storage_directory()))
 
 
 def default_resources() -> dict[str, Any]:
@@ -146,4 +221,5 @@ def default_resources() -> dict[str, Any]:
         "slack": SlackResource(token=EnvVar("SLACK_BOT_TOKEN"), channel=EnvVar("SLACK_CHANNEL")),
         # Executed notebooks go under DAGSTER_HOME's storage, linked from the run in the UI.
         "output_notebook_io_manager": ConfigurableLocalOutputNotebookIOManager(),
+        "io_manager": PickleIOManager(),
     }

@@ -30,6 +30,10 @@ class FaultSettings:
     rate_malformed: float = 0.0
     retry_after_s: int = 1
     path_pattern: str = ""  # a regex; faults only hit matching paths (empty: every path)
+    method_pattern: str = ""  # a regex; faults only hit matching HTTP methods, e.g. "POST" (empty: all)
+    # A regex of paths that are down: every matching request gets a 5xx, whatever the rates say
+    # (empty: none). Models an outage of part of an API, e.g. one report's queries.
+    outage_pattern: str = ""
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -42,6 +46,8 @@ class FaultSettings:
         if self.latency_ms < 0 or self.retry_after_s < 0:
             raise ValueError("latency_ms and retry_after_s cannot be negative")
         re.compile(self.path_pattern)
+        re.compile(self.method_pattern)
+        re.compile(self.outage_pattern)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FaultSettings:
@@ -98,11 +104,16 @@ class FaultInjector:
             self._settings = settings
             self._random = random.Random(settings.seed)
             self._pattern = re.compile(settings.path_pattern)
+            self._methods = re.compile(settings.method_pattern or ".*", re.IGNORECASE)
+            self._outage = re.compile(settings.outage_pattern) if settings.outage_pattern else None
 
-    def choose(self, path: str) -> Fault | None:
+    def choose(self, path: str, method: str = "GET") -> Fault | None:
         """Sleep for the configured latency, then pick a fault (or none) for this request."""
         settings = self._settings
-        if not self._pattern.search(path):
+        outage = self._outage
+        if outage is not None and outage.search(path):
+            return "5xx"
+        if not self._pattern.search(path) or not self._methods.fullmatch(method):
             return None
         if settings.latency_ms:
             time.sleep(settings.latency_ms / 1000)

@@ -152,7 +152,7 @@ class EmulatorServer:
         if request.path.startswith(CONTROL_PREFIX):
             return self._control(request)
         self.count("requests")
-        fault = self.faults.choose(request.path)
+        fault = self.faults.choose(request.path, request.method)
         if fault is not None:
             self.count(f"fault_{fault}")
         if fault == "drop":

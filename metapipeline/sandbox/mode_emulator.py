@@ -4,7 +4,9 @@ It answers the endpoints metapipeline uses with the shapes of real Mode response
 (`../shared/reference/mode_api.md`): HAL `_links`/`_forms`, hrefs that say `/collections/`, blind
 `page`/`per_page` pagination, HTTP basic auth, the per-user rate limit with Retry-After, and Mode's
 `{"id", "message"}` error bodies. Archive, unarchive and delete persist in `data_dir/mode_state.json`
-as an overlay on the document, so a second run sees what the first one did.
+as an overlay on the document, so a second run sees what the first one did; every such request that
+reached a report is also appended to `data_dir/mode_history.jsonl` (and `history`), so a test can
+tell a report archived twice from one archived once and asked again.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class ModeEmulator(Emulator):
         self.delete_status = delete_status
         self.web_host = host.rstrip("/")
         self._state_file = data_dir / "mode_state.json" if data_dir else None
+        self._history_file = data_dir / "mode_history.jsonl" if data_dir else None
+        self.history: list[dict[str, Any]] = []  # archive/unarchive/delete requests, in order
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}  # user -> (level, when)
         self._users = {u["username"]: u for u in self.document["users"]}
@@ -166,6 +170,15 @@ class ModeEmulator(Emulator):
         scratch = self._state_file.with_suffix(".json.tmp")
         scratch.write_text(json.dumps(self._overlay, indent=1, sort_keys=True))
         os.replace(scratch, self._state_file)  # atomic: a crash never leaves half a state file
+
+    def _record(self, action: str, token: str, changed: bool) -> None:
+        """One write that reached a report; `changed` is False when it was already in that state."""
+        entry = {"action": action, "report": token, "changed": changed, "at": _now()}
+        self.history.append(entry)
+        if self._history_file:
+            self._history_file.parent.mkdir(parents=True, exist_ok=True)
+            with self._history_file.open("a") as out:
+                out.write(json.dumps(entry, sort_keys=True) + "\n")
 
     def edit_reports(self, tokens: Iterable[str]) -> None:
         """Simulate people editing reports in Mode: their `updated_at` and `edited_at` move to now."""
@@ -283,10 +296,12 @@ class ModeEmulator(Emulator):
         if isinstance(report, Response):
             return report
         with self._lock:
+            changed = report["archived"] != archived
             changes = {"archived": archived, "updated_at": _now()}
             report.update(changes)
             self._overlay["reports"].setdefault(report["token"], {}).update(changes)
             self._save_state()
+            self._record("archive" if archived else "unarchive", report["token"], changed)
         return Response(200, self._report(report))
 
     def _delete_report(self, request: Request) -> Response:
@@ -298,6 +313,7 @@ class ModeEmulator(Emulator):
             self._overlay["reports"].pop(report["token"], None)
             self._overlay["deleted"].append(report["token"])
             self._save_state()
+            self._record("delete", report["token"], True)
         if self.delete_status == 204:
             return Response(204)
         return Response(200, self._report(report))

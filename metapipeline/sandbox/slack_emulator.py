@@ -5,7 +5,7 @@ as POST too), arguments arrive form-urlencoded, as JSON (chat.postMessage) or in
 and failures are HTTP 200 with `{"ok": false, "error": "<code>"}`. Uploads follow the
 `files_upload_v2` flow: files.getUploadURLExternal hands out an upload URL on this emulator, the
 client POSTs the bytes there, and files.completeUploadExternal shares them in a channel as one
-message.
+message; files.info tells whether (and where) an upload was shared.
 
 Everything posted lands under `data_dir/slack/` so a person can look at it and a restart reloads it:
 `messages.jsonl` (one full message per line; a later line with the same channel and ts is an
@@ -195,6 +195,7 @@ class SlackEmulator(Emulator):
             "conversations.join": self._join_conversation,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
+            "files.info": self._file_info,
         }
         self._load()
 
@@ -573,6 +574,15 @@ class SlackEmulator(Emulator):
             pending.update(path=relative, size=len(data))
         # What files.slack.com answers to a successful upload.
         return Response(200, f"OK - {len(data)}".encode(), content_type="text/plain; charset=utf-8")
+
+    def _file_info(self, request: Request, args: Args) -> dict[str, Any]:
+        """A completed upload (with where it was shared); one never completed is not a file yet."""
+        _require(args, "file")
+        with self._lock:
+            record = self._files.get(str(args["file"]))
+            if record is None:
+                raise SlackError("file_not_found")
+            return {"file": self._file_view(record), "comments": [], "response_metadata": {"next_cursor": ""}}
 
     def _complete_upload(self, request: Request, args: Args) -> dict[str, Any]:
         entries = _json_argument(args, "files")
