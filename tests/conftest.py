@@ -43,6 +43,11 @@ def sample_manifest(tmp_path_factory) -> dict[str, Any]:
     """The sample dbt project's manifest from a real `dbt parse` (once per session, ~5 s)."""
     project = tmp_path_factory.mktemp("dbt") / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
+    return parse_dbt_project(project)
+
+
+def parse_dbt_project(project: Path) -> dict[str, Any]:
+    """A real `dbt parse` of a project that holds its own profiles.yml; its manifest."""
     dbt = Path(sys.executable).parent / "dbt"
     result = subprocess.run(
         [str(dbt), "parse", "--quiet", "--profiles-dir", str(project), "--project-dir", str(project)],
@@ -53,6 +58,12 @@ def sample_manifest(tmp_path_factory) -> dict[str, Any]:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads((project / "target" / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def dbt_parse() -> Callable[[Path], dict[str, Any]]:
+    """`parse_dbt_project` for test modules (conftest is not importable from subpackages)."""
+    return parse_dbt_project
 
 
 @pytest.fixture

@@ -3,12 +3,7 @@ hand-made projects for the edge cases the sample does not have."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,19 +29,6 @@ def unused(manifest: dict[str, Any], unique_ids: list[str]) -> list[UnusedModel]
     return [UnusedModel(u, nodes[u]["name"], nodes[u]["original_file_path"], None, ()) for u in unique_ids]
 
 
-def dbt_parse(project: Path) -> dict[str, Any]:
-    dbt = Path(sys.executable).parent / "dbt"
-    result = subprocess.run(
-        [str(dbt), "parse", "--quiet", "--profiles-dir", str(project), "--project-dir", str(project)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads((project / "target" / "manifest.json").read_text())
-
-
 @pytest.fixture(scope="module")
 def sample_files() -> dict[str, str]:
     return read_project(DBT_PROJECT_DIR).files
@@ -57,7 +39,9 @@ def removal(sample_files, sample_manifest) -> ChangeSet:
     return plan_removal(sample_files, sample_manifest, unused(sample_manifest, UNUSED))
 
 
-def test_removing_the_expected_models_leaves_a_project_dbt_parses(removal, sample_manifest, tmp_path):
+def test_removing_the_expected_models_leaves_a_project_dbt_parses(
+    removal, sample_manifest, tmp_path, dbt_parse
+):
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
     removal.apply_to(project)

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,22 +119,13 @@ def test_the_expected_exposures_are_generated(records, sample_files, sample_mani
 
 
 def test_generated_exposures_with_hostile_text_parse_with_dbt(
-    records, sample_files, sample_manifest, expected, tmp_path
+    records, sample_files, sample_manifest, expected, tmp_path, dbt_parse
 ):
     change = plan_exposures(sample_files, sample_manifest, [*records, hostile()], now=NOW)
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
     change.apply_to(project)
-    dbt = Path(sys.executable).parent / "dbt"
-    result = subprocess.run(
-        [str(dbt), "parse", "--quiet", "--profiles-dir", str(project), "--project-dir", str(project)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    manifest = json.loads((project / "target" / "manifest.json").read_text())
+    manifest = dbt_parse(project)
 
     parsed = manifest["exposures"]["exposure.freshcart.mode_feedc0ffee01"]
     assert parsed["label"] == " ".join(HOSTILE_TITLE.split())  # dbt rendered it back verbatim
