@@ -3,8 +3,8 @@
 One change set gets one branch and at most one open pull request:
 
 - no pull request for the branch yet: a commit is built on the default branch's head through the
-  Git Data API (blobs, a tree on `base_tree` with deletions as `sha: null`, a commit, a ref) and a
-  pull request is opened;
+  Git Data API (a tree on `base_tree` with contents inline and deletions as `sha: null`, a commit,
+  a ref) and a pull request is opened;
 - an open one whose hidden marker (the change set's content hash, in the body) matches: left alone;
 - an open one whose change set moved: the branch is rebuilt on the default head and force-moved, and
   title, body and labels are refreshed; unless someone pushed their own commit onto it, which is
@@ -17,7 +17,7 @@ The default branch is never written to: a branch equal to it is refused before a
 GitHub hiccups: 429s, 5xx and dropped connections are retried per request by the client
 (`GitHubResource` sets up `GithubRetry` for writes too); an answer cut short, or a write that a lost
 attempt had already made ("already exists"), makes `publish` start over from reading GitHub, a few
-seconds later. Every step is safe to repeat (blobs, trees and commits are content-addressed, the
+seconds later. Every step is safe to repeat (trees and commits are content-addressed, the
 branch is force-moved, an open pull request is found by its branch before one is opened, and one
 opened by a lost attempt gets its labels), so a repeat never opens a second pull request. What still
 fails raises `GitHubPublishError`, which names GitHub and the branch.
@@ -25,16 +25,22 @@ fails raises `GitHubPublishError`, which names GitHub and the branch.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import pickle
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 from typing import Literal, TypeVar
 
 import requests
-from github import GithubException, InputGitTreeElement
+from github import GithubException, InputGitTreeElement, UnknownObjectException
+from github.ContentFile import ContentFile
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
@@ -114,8 +120,11 @@ def publish(
     dry_run: bool,
     respect_closed_days: int = 30,
     now: datetime | None = None,
+    base: str | None = None,
     attempts: int = ATTEMPTS,
 ) -> PublishResult:
+    """Publish `change` on `branch` (see the module's docstring). `base` pins the commit the change
+    was planned on (default: the default branch's head when the commit is made)."""
     default = repo.default_branch
     branch = branch.removeprefix("refs/heads/")
     if not branch or branch == default:
@@ -131,7 +140,7 @@ def publish(
             return _publish_once(
                 repo, change, default=default, branch=branch, title=title, body=body, labels=labels,
                 dry_run=dry_run, respect_closed_days=respect_closed_days, now=now or datetime.now(UTC),
-                tried=tried,
+                base=base, tried=tried,
             )  # fmt: skip
         except _GITHUB_ERRORS as error:
             if attempt < attempts and _transient(error):
@@ -155,6 +164,7 @@ def _publish_once(
     dry_run: bool,
     respect_closed_days: int,
     now: datetime,
+    base: str | None,
     tried: set[Action],
 ) -> PublishResult:
     diff_text = change.diff()
@@ -181,14 +191,14 @@ def _publish_once(
         return PublishResult("dry_run", url, diff_text, full_body, would)
     if would == "opened":
         tried.add("opened")
-        _commit(repo, change, branch, f"{title}\n\n{TRAILER.format(content_hash)}")
+        _commit(repo, change, branch, f"{title}\n\n{TRAILER.format(content_hash)}", base)
         pull = repo.create_pull(base=default, head=branch, title=title, body=full_body)
         if labels:
             pull.add_to_labels(*labels)
         return PublishResult("opened", pull.html_url, diff_text, full_body)
     if would == "updated" and open_pull is not None:
         tried.add("updated")
-        _commit(repo, change, branch, f"{title}\n\n{TRAILER.format(content_hash)}")
+        _commit(repo, change, branch, f"{title}\n\n{TRAILER.format(content_hash)}", base)
         open_pull.edit(title=title, body=full_body)
         if labels:
             open_pull.add_to_labels(*labels)
@@ -230,14 +240,16 @@ def _ours(repo: Repository, branch: str) -> bool:
     return TRAILER.format("") in repo.get_git_commit(head).message
 
 
-def _commit(repo: Repository, change: ChangeSet, branch: str, message: str) -> str:
-    """One commit with the whole change on the default branch's head; the branch is (force-)moved."""
-    base_sha = repo.get_branch(repo.default_branch).commit.sha
-    parent = repo.get_git_commit(base_sha)
+def _commit(repo: Repository, change: ChangeSet, branch: str, message: str, base: str | None) -> str:
+    """One commit with the whole change on `base` (or the default branch's head); the branch is
+    (force-)moved."""
+    parent = repo.get_git_commit(base or repo.get_branch(repo.default_branch).commit.sha)
+    # File contents go inline in the one tree request: a blob per file would be one more write
+    # each, and PyGithub spaces writes a second apart (GitHub's secondary rate limit).
     elements = [
-        InputGitTreeElement(
-            path, "100644", "blob", sha=None if text is None else repo.create_git_blob(text, "utf-8").sha
-        )
+        InputGitTreeElement(path, "100644", "blob", sha=None)
+        if text is None
+        else InputGitTreeElement(path, "100644", "blob", content=text)
         for path, text in sorted(change.files.items())
     ]
     tree = repo.create_git_tree(elements, repo.get_git_tree(parent.tree.sha))
@@ -258,10 +270,25 @@ def _commit(repo: Repository, change: ChangeSet, branch: str, message: str) -> s
     return commit.sha
 
 
+def default_head(repo: Repository) -> str:
+    """The default branch's head commit: read once, then plan and commit on it, so that a push
+    landing meanwhile cannot slip under a change planned without it."""
+    return retry_github(
+        f"reading the head of {repo.full_name}'s default branch",
+        lambda: repo.get_branch(repo.default_branch).commit.sha,
+    )
+
+
 def fetch_project(
-    repo: Repository, project_root: str = "", *, timeout: float = 120, attempts: int = ATTEMPTS
+    repo: Repository,
+    project_root: str = "",
+    *,
+    ref: str | None = None,
+    timeout: float = 120,
+    attempts: int = ATTEMPTS,
 ) -> ProjectFiles:
-    """The dbt project's text files on the default branch's head: one tarball, not a request per file.
+    """The dbt project's text files at `ref` (default: the default branch's head): one tarball,
+    not a request per file.
 
     The download (a plain GET, outside PyGithub's retries) is tried again when it is cut short,
     dropped, rate limited or answered with a 5xx."""
@@ -269,7 +296,7 @@ def fetch_project(
         try:
             link = retry_github(
                 "asking for the repository archive",
-                lambda: repo.get_archive_link("tarball", repo.default_branch),
+                lambda: repo.get_archive_link("tarball", ref or repo.default_branch),
             )
             response = requests.get(link, timeout=timeout)  # a signed link: no token needed (or sent)
             response.raise_for_status()
@@ -287,3 +314,55 @@ def fetch_project(
                 f"GitHub failed while downloading {repo.full_name}{_after(attempt)}: {type(error).__name__}: {error}"
             ) from error
     raise AssertionError("unreachable")
+
+
+def fetch_file(repo: Repository, path: str, *, ref: str) -> str | None:
+    """One text file at `ref`, or None when there is none. The contents API leaves out the content
+    of a file over 1 MB (`encoding: none`): such a file is read as its git blob."""
+
+    def read() -> ContentFile | list[ContentFile] | None:
+        try:
+            return repo.get_contents(path, ref=ref)
+        except UnknownObjectException:
+            return None
+
+    found = retry_github(f"reading {path}", read)
+    if found is None:
+        return None
+    if isinstance(found, list) or found.type != "file":
+        kind = "directory" if isinstance(found, list) else found.type
+        raise UnsafePathError(f"{path} is a {kind} in {repo.full_name}, not a file: refusing to write it")
+    if found.encoding == "base64":
+        raw = found.decoded_content
+    else:
+        blob = retry_github(f"reading {path}", lambda: repo.get_git_blob(found.sha))
+        raw = base64.b64decode(blob.content)
+    return raw.decode("utf-8", errors="replace")
+
+
+def unchanged_pull_request(repo: Repository, branch: str, content_hash: str) -> str | None:
+    """The URL of the open pull request on `branch` when it still carries the change set
+    `content_hash`; None when there is none (closed, edited by hand, or never opened)."""
+    head = f"{repo.owner.login}:{branch}"
+    pulls = retry_github(
+        f"listing the pull requests of {branch}",
+        lambda: list(repo.get_pulls(state="open", head=head, base=repo.default_branch)),
+    )
+    for pull in pulls:
+        marker = _MARKER_RE.search(pull.body or "")
+        if marker and marker.group(1) == content_hash:
+            return pull.html_url
+    return None
+
+
+def inputs_fingerprint(*inputs: object, code: Iterable[ModuleType] = ()) -> str:
+    """A digest of what a change set is planned from, and of the code that plans it.
+
+    Equal pickles are equal objects, so equal digests mean an equal plan; two equal inputs that
+    pickle differently (another dict order) only cost planning again."""
+    digest = hashlib.sha256()
+    for module in code:
+        digest.update(Path(module.__file__ or "").read_bytes())
+    for item in inputs:
+        digest.update(hashlib.sha256(pickle.dumps(item, protocol=5)).digest())
+    return digest.hexdigest()

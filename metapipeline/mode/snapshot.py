@@ -44,6 +44,7 @@ class WorkspaceSnapshot:
     deleted_during_run: list[str] = field(default_factory=list)
     unreadable_reports: list[str] = field(default_factory=list)  # reports whose queries could not be read
     reports_reused: int = 0  # reports unchanged since the last run, queries taken from the cache
+    creators_read: list[str] = field(default_factory=list)  # usernames read now (others were known)
     requests_sent: int = 0
 
     @property
@@ -67,6 +68,7 @@ class WorkspaceSnapshot:
             "failures": len(self.failures),
             "deleted_during_run": len(self.deleted_during_run),
             "reports_reused": self.reports_reused,
+            "creators_read": len(self.creators_read),
         }
 
     def cache_entries(self) -> list[CachedReport]:
@@ -84,12 +86,14 @@ def take_snapshot(
     *,
     max_workers: int = 4,
     cached: Mapping[str, CachedReport] | None = None,
+    known_creators: Mapping[str, Creator] | None = None,
     progress: Callable[[str], None] = log.info,
 ) -> WorkspaceSnapshot:
     """Read the whole workspace. Failures are collected, never raised, so the caller sees all of them.
 
     Reports whose `updated_at` and `edited_at` match `cached` keep their cached queries instead of
-    costing a request each: a daily run fetches queries only for new and changed reports.
+    costing a request each: a daily run fetches queries only for new and changed reports. Report
+    owners in `known_creators` are not read again either.
     """
     cached = cached or {}
     snapshot = WorkspaceSnapshot(workspace=client.workspace, taken_at=datetime.now(UTC).isoformat())
@@ -159,10 +163,12 @@ def take_snapshot(
     snapshot.reports = [read[r.token] for r in reports if r.token in read]  # Mode's listing order
 
     usernames = sorted({r.creator_username for r in snapshot.reports if r.creator_username})
+    known_creators = known_creators or {}
+    unknown = [u for u in usernames if u not in known_creators]
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
-        for creator in pool.map(lambda u: _creator(client, u), usernames):
-            if creator is not None:
-                snapshot.creators[creator.username] = creator
+        read_now = {c.username: c for c in pool.map(lambda u: _creator(client, u), unknown) if c is not None}
+    snapshot.creators = {u: c for u in usernames if (c := known_creators.get(u) or read_now.get(u))}
+    snapshot.creators_read = sorted(read_now)
     snapshot.requests_sent = client.requests_sent - sent_before
     progress(f"snapshot {'complete' if snapshot.complete else 'INCOMPLETE'}: {snapshot.counts()}")
     return snapshot

@@ -50,5 +50,6 @@ def _snapshot(document: dict[str, Any]) -> WorkspaceSnapshot:
         deleted_during_run=list(document["deleted_during_run"]),
         unreadable_reports=list(document["unreadable_reports"]),
         reports_reused=document["reports_reused"],
+        creators_read=list(document.get("creators_read", [])),  # absent from older snapshots
         requests_sent=document["requests_sent"],
     )

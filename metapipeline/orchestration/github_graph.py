@@ -11,16 +11,31 @@ from typing import Any
 from dagster import Config, GraphOut, MetadataValue, OpExecutionContext, Output, graph, op
 from pydantic import Field
 
+from metapipeline.actions import dbt_changes
 from metapipeline.actions.dbt_changes import (
     ChangeSet,
     ModelRunInfo,
     RemovalError,
     plan_removal,
     removal_pr_text,
+    safe_path,
 )
-from metapipeline.actions.exposures import exposure_changes, exposures_pr_text, plan_exposures
+from metapipeline.actions.exposures import (
+    GENERATED_FILE,
+    exposure_changes,
+    exposures_pr_text,
+    plan_exposures,
+)
 from metapipeline.actions.mode_lifecycle import LifecycleOutcome
-from metapipeline.actions.pull_requests import PublishResult, fetch_project, publish
+from metapipeline.actions.pull_requests import (
+    PublishResult,
+    default_head,
+    fetch_file,
+    fetch_project,
+    inputs_fingerprint,
+    publish,
+    unchanged_pull_request,
+)
 from metapipeline.lineage.workspace import WorkspaceLineage
 from metapipeline.mode.snapshot import WorkspaceSnapshot
 from metapipeline.orchestration.artifacts import run_artifacts
@@ -28,6 +43,7 @@ from metapipeline.orchestration.policies import SERVICE_RETRY, kind
 from metapipeline.orchestration.resources import ClockResource, GitHubResource, LedgerResource
 from metapipeline.platform.analysis import exposure_reports
 from metapipeline.platform.unused import UnusedModels
+from metapipeline.store import PublishedChange
 
 
 @dataclass(frozen=True)
@@ -66,13 +82,28 @@ def removal_pull_request(
     manifest: dict,
     unused: UnusedModels,
 ) -> Output[PullRequestOutcome]:
-    """Open (or update) the pull request that deletes the unused models' files and YAML entries."""
+    """Open (or update) the pull request that deletes the unused models' files and YAML entries.
+
+    Planning reads the whole project; when the default branch's head, the manifest and the
+    candidates are those the open pull request was planned from, it is left alone unread."""
     if unused.refusal or not unused.candidates:
         reason = unused.refusal or "no unused models"
         context.log.info(f"no removal pull request: {reason}")
         return _output(PullRequestOutcome("removal", "not_proposed", None, 0, reason))
     repo = github.repo()
-    project = fetch_project(repo, github.project_dir)
+    head = default_head(repo)
+    inputs = inputs_fingerprint(
+        head, github.project_dir, manifest, unused.candidates, code=[dbt_changes]
+    )  # fmt: skip
+    with closing(ledger.open()) as store:
+        known = store.published_change(repo.full_name, config.branch)
+    if not config.dry_run and known is not None and known.inputs == inputs:
+        url = unchanged_pull_request(repo, config.branch, known.content_hash)
+        if url is not None:
+            context.log.info(f"removal pull request: unchanged {url} (planned from the same inputs)")
+            reason = f"planned from the same project, manifest and candidates on {known.at:%Y-%m-%d}"
+            return _output(PullRequestOutcome("removal", "unchanged", url, known.files, reason))
+    project = fetch_project(repo, github.project_dir, ref=head)
     try:
         change = plan_removal(
             project.files, manifest, unused.candidates, github.project_dir, symlinks=project.symlinks
@@ -86,8 +117,14 @@ def removal_pull_request(
     title, body = removal_pr_text(unused.candidates, run_info, manifest, change=change)
     result = publish(
         repo, change, branch=config.branch, title=title, body=body, labels=config.labels,
-        dry_run=config.dry_run, respect_closed_days=config.respect_closed_days, now=clock.now(),
+        dry_run=config.dry_run, respect_closed_days=config.respect_closed_days, now=clock.now(), base=head,
     )  # fmt: skip
+    if result.action in ("opened", "updated", "unchanged"):
+        published = PublishedChange(
+            repo.full_name, config.branch, inputs, change.content_hash(), len(change.files), clock.now()
+        )
+        with closing(ledger.open()) as store:
+            store.record_published_change(published)
     return _published(context, "removal", change, result)
 
 
@@ -109,12 +146,15 @@ def exposures_pull_request(
         return _output(PullRequestOutcome("exposures", "not_proposed", None, 0, reason))
     reports = exposure_reports(snapshot, lineage, lifecycle.archived_now())
     repo = github.repo()
-    project = fetch_project(repo, github.project_dir)
-    change = plan_exposures(project.files, manifest, reports, github.project_dir, now=clock.now())
+    head = default_head(repo)
+    path = safe_path(github.project_dir.strip("/"), GENERATED_FILE)
+    current = fetch_file(repo, path, ref=head)  # the one file the change touches, not the project
+    files = {} if current is None else {path: current}
+    change = plan_exposures(files, manifest, reports, github.project_dir, now=clock.now())
     title, body = exposures_pr_text(exposure_changes(manifest, reports))
     result = publish(
         repo, change, branch=config.branch, title=title, body=body, labels=config.labels,
-        dry_run=config.dry_run, respect_closed_days=config.respect_closed_days, now=clock.now(),
+        dry_run=config.dry_run, respect_closed_days=config.respect_closed_days, now=clock.now(), base=head,
     )  # fmt: skip
     return _published(context, "exposures", change, result)
 

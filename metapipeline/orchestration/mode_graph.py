@@ -1,6 +1,7 @@
 """The `mode` graph: snapshot the workspace, judge its reports, archive and delete stale ones."""
 
 from contextlib import closing
+from datetime import timedelta
 from typing import Any
 
 from dagster import Config, GraphOut, MetadataValue, OpExecutionContext, Out, Output, graph, op
@@ -21,15 +22,23 @@ from metapipeline.orchestration.policies import SERVICE_RETRY, kind
 from metapipeline.orchestration.resources import ClockResource, LedgerResource, ModeResource
 from metapipeline.platform.stale import ReportVerdict, StalePolicy, judge_reports
 
+CREATOR_REFRESH = timedelta(days=7)  # how long a report owner's name and email are trusted
+
 
 @op(tags=kind("mode"), out=Out(WorkspaceSnapshot), retry_policy=SERVICE_RETRY)
-def mode_snapshot(context: OpExecutionContext, mode: ModeResource, ledger: LedgerResource) -> Output:
-    """Read the Mode workspace; queries only for reports new or changed since the last run."""
+def mode_snapshot(
+    context: OpExecutionContext, mode: ModeResource, ledger: LedgerResource, clock: ClockResource
+) -> Output:
+    """Read the Mode workspace; queries only for reports new or changed since the last run, and
+    report owners only when not read in the last week."""
     client = mode.client()
+    now = clock.now()
     with closing(ledger.open()) as store:
         cached = store.cached_reports(client.workspace)
-        snapshot = take_snapshot(client, cached=cached, progress=context.log.info)
+        known = store.cached_creators(client.workspace, read_since=now - CREATOR_REFRESH)
+        snapshot = take_snapshot(client, cached=cached, known_creators=known, progress=context.log.info)
         store.store_reports(client.workspace, snapshot.cache_entries())
+        store.store_creators(client.workspace, (snapshot.creators[u] for u in snapshot.creators_read), now)
         if snapshot.complete:
             store.forget_reports(client.workspace, set(cached) - {r.token for r in snapshot.reports})
     for problem in snapshot.failures:

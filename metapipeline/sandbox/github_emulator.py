@@ -43,6 +43,7 @@ STATE_FILE = "emulator_state.json"
 DOCS = "https://docs.github.com/rest"
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
+CONTENTS_INLINE_LIMIT = 1024 * 1024  # bytes of a file the contents API returns inline
 RATE_LIMIT_PER_HOUR = 5000
 NEW_LABEL_COLOR = "ededed"  # what GitHub gives labels created by adding them to an issue
 
@@ -755,8 +756,11 @@ class GitHubEmulator(Emulator):
             "_links": {"self": self_url, "git": git_url, "html": html_url},
         }
         if with_content:
-            item["encoding"] = "base64"
-            item["content"] = base64.encodebytes(self.git.read_blob(entry.sha)).decode()
+            raw = self.git.read_blob(entry.sha)
+            if len(raw) > CONTENTS_INLINE_LIMIT:  # GitHub leaves a larger file's content out
+                item["encoding"], item["content"] = "none", ""
+            else:
+                item["encoding"], item["content"] = "base64", base64.encodebytes(raw).decode()
         return item
 
     def _get_tarball_link(self, request: Request, urls: _Urls) -> Response:

@@ -1,8 +1,9 @@
 """The ledger: metapipeline's memory, in SQLite (default) or PostgreSQL.
 
 It records every action taken on a Mode report (or only planned, in a dry run) and caches what
-incremental ingestion needs to skip unchanged reports, and the SQL-lineage reference extractions
-so that a run parses only SQL it has not seen. Plain data goes in and out: `Action`,
+incremental ingestion needs to skip unchanged reports and recently read report owners, and the SQL-lineage reference extractions
+so that a run parses only SQL it has not seen, and what each pull request was planned from, so
+that a run with the same inputs need not plan it again. Plain data goes in and out: `Action`,
 `CachedReport` and `Extraction` records (the last stored as JSON), timezone-aware UTC datetimes.
 The schema is versioned; `Ledger` migrates it on open and refuses a database written by a newer
 metapipeline.
@@ -47,6 +48,7 @@ from sqlalchemy.types import TypeDecorator
 
 from metapipeline.dbt.run_history import NodeRun
 from metapipeline.lineage.references import Extraction
+from metapipeline.mode.models import Creator
 
 DEFAULT_FILENAME = "metapipeline.sqlite"
 URL_VARIABLE = "METAPIPELINE_DATABASE_URL"
@@ -91,6 +93,18 @@ class CachedReport:
     updated_at: str | None
     edited_at: str | None
     queries: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class PublishedChange:
+    """A pull request's change set as last published, and a fingerprint of what it was planned from."""
+
+    repository: str
+    branch: str
+    inputs: str
+    content_hash: str
+    files: int
+    at: datetime
 
 
 class _UTCDateTime(TypeDecorator[datetime]):
@@ -173,6 +187,31 @@ reference_extractions_table = Table(
 )
 
 
+published_changes_table = Table(
+    "published_changes",
+    metadata,
+    # One pull request per repository and branch: what it was planned from, and what it holds.
+    Column("repository", String(255), primary_key=True),
+    Column("branch", String(255), primary_key=True),
+    Column("inputs", String(64), nullable=False),  # pull_requests.inputs_fingerprint
+    Column("content_hash", String(64), nullable=False),  # ChangeSet.content_hash
+    Column("files", Integer, nullable=False),
+    Column("at", _UTCDateTime, nullable=False),
+)
+
+
+mode_creators_table = Table(
+    "mode_creators",
+    metadata,
+    # Report owners' names and emails change rarely: re-read each after `read_at` is a week old.
+    Column("workspace", String(255), primary_key=True),
+    Column("username", String(255), primary_key=True),
+    Column("name", Text),
+    Column("email", Text),
+    Column("read_at", _UTCDateTime, nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     # The tables above are the current schema. When one changes, freeze this step's own copy of
     # the first tables here and add a step that alters them: a step, once released, never changes.
@@ -191,8 +230,12 @@ def _v4(conn: Connection) -> None:
     metadata.create_all(conn, tables=[reference_extractions_table])
 
 
+def _v5(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[published_changes_table, mode_creators_table])
+
+
 # Step i brings the schema to version i + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 _INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
     "sqlite": sqlite.insert,
     "postgresql": postgresql.insert,
@@ -381,6 +424,50 @@ class Ledger:
     def record_slack_post(self, key: str, channel_id: str, ts: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(slack_posts_table).values(key=key, channel_id=channel_id, ts=ts))
+
+    def cached_creators(self, workspace: str, read_since: datetime) -> dict[str, Creator]:
+        """Mode users read at or after `read_since`, by username."""
+        t = mode_creators_table
+        query = select(t.c.username, t.c.name, t.c.email).where(
+            t.c.workspace == workspace, t.c.read_at >= read_since
+        )
+        with self.engine.begin() as conn:
+            return {row.username: Creator(row.username, row.name, row.email) for row in conn.execute(query)}
+
+    def store_creators(self, workspace: str, creators: Iterable[Creator], read_at: datetime) -> None:
+        rows = [{"workspace": workspace, **vars(c), "read_at": read_at} for c in creators]
+        if not rows:
+            return
+        upsert = _INSERTS[self._dialect](mode_creators_table)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["workspace", "username"],
+            set_={name: upsert.excluded[name] for name in ("name", "email", "read_at")},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(upsert.returning(mode_creators_table.c.username), rows)  # see store_reports
+
+    def published_change(self, repository: str, branch: str) -> PublishedChange | None:
+        """What was last published on the branch, and what it was planned from."""
+        t = published_changes_table
+        query = select(t.c.inputs, t.c.content_hash, t.c.files, t.c.at).where(
+            t.c.repository == repository, t.c.branch == branch
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(query).first()
+        return (
+            PublishedChange(repository, branch, row.inputs, row.content_hash, row.files, row.at)
+            if row
+            else None
+        )
+
+    def record_published_change(self, change: PublishedChange) -> None:
+        upsert = _INSERTS[self._dialect](published_changes_table)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["repository", "branch"],
+            set_={name: upsert.excluded[name] for name in ("inputs", "content_hash", "files", "at")},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(upsert.values(**vars(change)))
 
     def load_reference_cache(self, keys: Iterable[str] | None = None) -> dict[str, Extraction]:
         """Cached reference extractions by key: all of them, or those of `keys` that are cached."""

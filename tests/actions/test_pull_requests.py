@@ -12,9 +12,21 @@ import pytest
 from github import Auth
 from github.Repository import Repository
 
-from metapipeline.actions.dbt_changes import ChangeSet
-from metapipeline.actions.pull_requests import publish
-from metapipeline.sandbox.github_emulator import DEFAULT_REPOSITORY, DEFAULT_TOKEN, GitHubEmulator
+from metapipeline.actions import dbt_changes, exposures
+from metapipeline.actions.dbt_changes import ChangeSet, UnsafePathError
+from metapipeline.actions.pull_requests import (
+    default_head,
+    fetch_file,
+    inputs_fingerprint,
+    publish,
+    unchanged_pull_request,
+)
+from metapipeline.sandbox.github_emulator import (
+    CONTENTS_INLINE_LIMIT,
+    DEFAULT_REPOSITORY,
+    DEFAULT_TOKEN,
+    GitHubEmulator,
+)
 from metapipeline.sandbox.harness import EmulatorServer
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR
 
@@ -140,3 +152,53 @@ def test_nothing_to_change_and_the_default_branch_are_refused_or_skipped(repo):
     assert run(repo, ChangeSet()).action == "no_change"
     with pytest.raises(ValueError, match="new branch"):
         publish(repo, ChangeSet({"x": "y"}), branch="main", title="t", body="b", labels=[], dry_run=False)
+
+
+def test_the_commit_goes_on_the_head_the_change_was_planned_on(repo, repo_dir):
+    planned_on = default_head(repo)
+    assert planned_on == git(repo_dir, "rev-parse", "main").strip()
+    # Someone pushes to main after the project was read: the change must not land on their commit.
+    parent = repo.get_git_commit(planned_on)
+    theirs = repo.create_git_commit("Someone else's work", parent.tree, [parent])
+    repo.get_git_ref("heads/main").edit(theirs.sha)
+    run(repo, change_set(repo_dir), base=planned_on)
+    assert git(repo_dir, "rev-parse", f"{BRANCH}^").strip() == planned_on
+
+
+def test_one_file_is_read_at_a_commit_even_past_the_contents_api_limit(repo, repo_dir):
+    head = default_head(repo)
+    assert fetch_file(repo, PROPERTIES, ref=head) == git(repo_dir, "show", f"main:{PROPERTIES}")
+    assert fetch_file(repo, NEW_FILE, ref=head) is None
+    with pytest.raises(UnsafePathError, match="directory"):
+        fetch_file(repo, "models/marts", ref=head)
+    large = "exposures:\n" + "".join(f"  - name: mode_{i:08d}  # é\n" for i in range(40_000))
+    assert len(large.encode()) > CONTENTS_INLINE_LIMIT
+    run(repo, ChangeSet(files={NEW_FILE: large}, before={NEW_FILE: None}))
+    branch_head = git(repo_dir, "rev-parse", BRANCH).strip()
+    assert repo.get_contents(NEW_FILE, ref=branch_head).encoding == "none"  # as GitHub answers
+    assert fetch_file(repo, NEW_FILE, ref=branch_head) == large
+
+
+def test_an_open_pull_is_recognised_by_the_change_it_carries(repo, repo_dir, server):
+    change = change_set(repo_dir)
+    opened = run(repo, change)
+    assert unchanged_pull_request(repo, BRANCH, change.content_hash()) == opened.url
+    assert unchanged_pull_request(repo, BRANCH, change_set(repo_dir, "other").content_hash()) is None
+    server.emulator.close_pull(1)
+    assert unchanged_pull_request(repo, BRANCH, change.content_hash()) is None
+
+
+def test_inputs_fingerprint_changes_with_any_input_or_the_planning_code():
+    manifest = {"nodes": {"model.a": {"name": "a"}}}
+    same = inputs_fingerprint("sha1", manifest, ("model.a",), code=[dbt_changes])
+    assert same == inputs_fingerprint(
+        "sha1", {"nodes": {"model.a": {"name": "a"}}}, ("model.a",), code=[dbt_changes]
+    )
+    assert same != inputs_fingerprint("sha2", manifest, ("model.a",), code=[dbt_changes])
+    assert same != inputs_fingerprint(
+        "sha1", {"nodes": {"model.a": {"name": "b"}}}, ("model.a",), code=[dbt_changes]
+    )
+    assert same != inputs_fingerprint("sha1", manifest, ("model.a", "model.b"), code=[dbt_changes])
+    assert same != inputs_fingerprint("sha1", manifest, ("model.a",), code=[exposures])
+    # Parts are digested one by one: moving a value from one part to the next is another input.
+    assert inputs_fingerprint("ab", "c") != inputs_fingerprint("a", "bc")

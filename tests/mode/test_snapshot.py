@@ -76,6 +76,17 @@ def test_unchanged_reports_reuse_cached_queries(start_mode, sample_workspace):
     assert second.requests_sent == first.requests_sent - (len(first.reports) - 1)  # one query list fetched
 
 
+def test_known_report_owners_are_not_read_again(start_mode):
+    server = start_mode()
+    first = take_snapshot(_client(server))
+    assert first.creators and first.creators_read == sorted(first.creators)
+    known = dict(list(first.creators.items())[1:])  # all but one, as a ledger a week old might hold
+    second = take_snapshot(_client(server), known_creators=known)
+    assert second.creators == first.creators
+    assert second.creators_read == [next(iter(first.creators))]
+    assert second.requests_sent == first.requests_sent - len(known)
+
+
 def test_reports_whose_queries_failed_are_not_cached(start_mode, sample_workspace):
     token = sample_workspace["reports"][0]["token"]
     server = start_mode(faults=FaultSettings(rate_5xx=1.0, path_pattern=f"/reports/{token}/queries"))

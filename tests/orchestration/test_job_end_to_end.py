@@ -167,7 +167,9 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
             # The next day nothing moved: no new pull request, the open ones are left alone.
             with _run(instance, now + timedelta(days=1)) as second:
                 assert second.success
-                assert second.output_for_node("github", "removal").action == "unchanged"
+                kept = second.output_for_node("github", "removal")
+                assert (kept.action, kept.files) == ("unchanged", removal.files)
+                assert kept.reason.startswith("planned from the same project")  # not planned again
                 assert second.output_for_node("github", "exposures").action == "unchanged"
                 assert _lineage_parses(second) == {
                     "parsed": 0,

@@ -9,7 +9,15 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from metapipeline.store import DEFAULT_FILENAME, Action, CachedReport, Ledger, database_url
+from metapipeline.mode.models import Creator
+from metapipeline.store import (
+    DEFAULT_FILENAME,
+    Action,
+    CachedReport,
+    Ledger,
+    PublishedChange,
+    database_url,
+)
 
 T0 = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 
@@ -161,6 +169,31 @@ def test_ten_thousand_cached_reports(ledger: Ledger, ledger_url: str) -> None:
     assert {r.updated_at for r in ledger.cached_reports("acme").values()} == {"2026-10-28T00:00:00Z"}
     ledger.forget_reports("acme", [r.token for r in reports[:9_000]])
     assert len(ledger.cached_reports("acme")) == 1_000
+
+
+def test_published_changes_upsert_per_repository_and_branch(ledger: Ledger) -> None:
+    assert ledger.published_change("acme/analytics", "metapipeline/x") is None
+    first = PublishedChange("acme/analytics", "metapipeline/x", "i1", "c1", 3, T0)
+    ledger.record_published_change(first)
+    assert ledger.published_change("acme/analytics", "metapipeline/x") == first
+    moved = PublishedChange("acme/analytics", "metapipeline/x", "i2", "c2", 5, T0 + timedelta(days=1))
+    ledger.record_published_change(moved)
+    ledger.record_published_change(PublishedChange("acme/analytics", "metapipeline/y", "i9", "c9", 1, T0))
+    assert ledger.published_change("acme/analytics", "metapipeline/x") == moved
+    assert ledger.published_change("acme/other", "metapipeline/x") is None
+
+
+def test_creators_are_trusted_for_as_long_as_asked(ledger: Ledger) -> None:
+    ledger.store_creators("acme", [Creator("ana", "Ana", "ana@acme.test"), Creator("bo")], T0)
+    ledger.store_creators("acme", [Creator("ana", "Ana B.", "ana@acme.test")], T0 + timedelta(days=3))
+    ledger.store_creators("other", [Creator("cy", "Cy", None)], T0)
+    assert ledger.cached_creators("acme", read_since=T0) == {
+        "ana": Creator("ana", "Ana B.", "ana@acme.test"),
+        "bo": Creator("bo"),
+    }
+    assert ledger.cached_creators("acme", read_since=T0 + timedelta(days=1)) == {
+        "ana": Creator("ana", "Ana B.", "ana@acme.test")
+    }
 
 
 def test_database_url(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
