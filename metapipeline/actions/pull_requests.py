@@ -200,15 +200,19 @@ def _publish_once(
         tried.add("updated")
         _commit(repo, change, branch, f"{title}\n\n{TRAILER.format(content_hash)}", base)
         open_pull.edit(title=title, body=full_body)
-        if labels:
-            open_pull.add_to_labels(*labels)
+        _add_missing_labels(open_pull, labels)
     if would == "unchanged" and open_pull is not None and tried:
         # An earlier attempt opened or updated it, and only its answer was lost: finish its work.
-        missing = [name for name in labels if name not in {label.name for label in open_pull.labels}]
-        if missing:
-            open_pull.add_to_labels(*missing)
+        _add_missing_labels(open_pull, labels)
         would = "opened" if "opened" in tried else "updated"
     return PublishResult(would, url, diff_text, full_body)
+
+
+def _add_missing_labels(pull: PullRequest, labels: Sequence[str]) -> None:
+    # Each write costs a second of PyGithub's spacing: labels already there are not added again.
+    missing = [name for name in labels if name not in {label.name for label in pull.labels}]
+    if missing:
+        pull.add_to_labels(*missing)
 
 
 def _existing(

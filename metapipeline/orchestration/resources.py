@@ -185,18 +185,30 @@ def _collector_paused() -> Iterator[None]:
 class _Pickles(UPathIOManager):
     extension = ""  # the file layout of Dagster's own filesystem IO manager
 
+    def __init__(self, base_path: UPath):
+        super().__init__(base_path=base_path)
+        # What this process wrote or read, by path: steps that share a process (the in-process
+        # executor) take the same object instead of unpickling the snapshot or the manifest again
+        # for each op that reads it. Ops treat their inputs as read-only. Lives as long as the run.
+        self._in_memory: dict[str, Any] = {}
+
     def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
         with _collector_paused(), path.open("wb") as file:
             pickle.dump(obj, file, pickle.HIGHEST_PROTOCOL)
+        self._in_memory[str(path)] = obj
 
     def load_from_path(self, context: InputContext, path: UPath) -> Any:
-        with _collector_paused(), path.open("rb") as file:
-            return pickle.load(file)
+        key = str(path)
+        if key not in self._in_memory:
+            with _collector_paused(), path.open("rb") as file:
+                self._in_memory[key] = pickle.load(file)
+        return self._in_memory[key]
 
 
 class PickleIOManager(ConfigurableIOManagerFactory):
     """Dagster's filesystem IO manager (each output pickled under DAGSTER_HOME's storage, so the
-    multiprocess executor and re-executions work), with the garbage collector paused meanwhile."""
+    multiprocess executor and re-executions work), with the garbage collector paused meanwhile,
+    and each output unpickled at most once per process."""
 
     base_dir: str | None = Field(default=None, description="Default: the instance's storage directory")
 
