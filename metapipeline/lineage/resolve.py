@@ -87,19 +87,59 @@ def resolve_many(
     """Lineage of each item, in order. Batches of PARALLEL_MIN_BATCH queries to parse or more are
     fanned out over `processes` workers (default: one per CPU); smaller ones stay in this process."""
     cache = ReferenceCache() if cache is None else cache  # at least, equal queries parse once
-    prepared = [_prepare(item, cache) for item in items]
-    pending = {p[0]: p[1] for p in prepared if not isinstance(p, Extraction)}  # one job per distinct key
+    raw_keys = _raw_keys(items)
+    cache.prefetch(raw_keys)
+    found = {i: e for i, raw in enumerate(raw_keys) if (e := cache.get(raw, count=False)) is not None}
+    cache.hits += len(found)  # unchanged queries: not even rendered
+    rendered = {i: _render(item) for i, item in enumerate(items) if i not in found}
+    cache.prefetch(r[0] for r in rendered.values() if not isinstance(r, Extraction))
+    pending: dict[str, Job] = {}  # one parse per distinct rendered SQL
+    to_parse: dict[int, str] = {}  # item -> its rendered key
+    for i, prepared in rendered.items():
+        if isinstance(prepared, Extraction):
+            found[i] = prepared
+        elif (cached := cache.get(prepared[0])) is not None:
+            found[i] = cached
+        else:
+            pending[prepared[0]] = prepared[1]
+            to_parse[i] = prepared[0]
     fresh = dict(zip(pending, _extract_all(list(pending.values()), processes), strict=True))
     for key, extraction in fresh.items():
         cache.put(key, extraction)
-    return [
-        _match(p if isinstance(p, Extraction) else fresh[p[0]], index, _other_branches(item))
-        for item, p in zip(items, prepared, strict=True)
-    ]
+    for i, key in to_parse.items():
+        found[i] = fresh[key]
+    for i in rendered:
+        cache.put(raw_keys[i], found[i])
+    return [_match(found[i], index, _other_branches(item)) for i, item in enumerate(items)]
+
+
+def _raw_keys(items: Sequence[QueryInput]) -> list[str]:
+    digests: dict[int, str] = {}  # items of a workspace share one definitions mapping: digest it once
+
+    def key(item: QueryInput) -> str:
+        # Every definition is in the key (a failed render scans all of them): editing one re-renders
+        # the workspace, whose parses the rendered keys still find.
+        if (digest := digests.get(id(item.definitions))) is None:
+            digest = digests[id(item.definitions)] = ReferenceCache.definitions_digest(item.definitions)
+        dialect = dialect_for_adapter(item.adapter)
+        return ReferenceCache.raw_key(
+            item.raw_sql, digest, dialect, item.default_database, item.default_schema
+        )
+
+    return [key(item) for item in items]
 
 
 def _prepare(item: QueryInput, cache: ReferenceCache | None) -> Extraction | tuple[str, Job]:
     """The item's extraction when rendering fails or the cache has it, else its cache key and job."""
+    rendered = _render(item)
+    if isinstance(rendered, Extraction) or cache is None:
+        return rendered
+    found = cache.get(rendered[0])
+    return found if found is not None else rendered
+
+
+def _render(item: QueryInput) -> Extraction | tuple[str, Job]:
+    """The rendered SQL's cache key and parse job; the failed extraction when it cannot render."""
     dialect = dialect_for_adapter(item.adapter)
     defaults = (item.default_database, item.default_schema)
     try:
@@ -107,9 +147,7 @@ def _prepare(item: QueryInput, cache: ReferenceCache | None) -> Extraction | tup
     except TemplateError as exc:
         text = "\n".join((item.raw_sql, *item.definitions.values()))
         return Extraction(FAILED, scan_identifiers(text, dialect, *defaults), str(exc))
-    key = ReferenceCache.key(sql, dialect, *defaults)
-    found = cache.get(key) if cache is not None else None
-    return found if found is not None else (key, (sql, dialect, *defaults))
+    return ReferenceCache.key(sql, dialect, *defaults), (sql, dialect, *defaults)
 
 
 def _other_branches(item: QueryInput) -> tuple[TableRef, ...]:

@@ -38,9 +38,8 @@ TABLE_ROWS = 50  # UI tables show the first rows; the run's plan artifact has ev
 
 
 class LineageBatchConfig(Config):
-    # Each step loads the ledger's whole reference cache (a key needs the rendered SQL, so the keys a
-    # batch wants are unknown before it runs): fewer, larger steps load it fewer times. 20,000 still
-    # splits a workspace of 60,000 queries over three steps, and each step parses over every core.
+    # 20,000 splits a workspace of 60,000 queries over three steps, and each step parses over
+    # every core; much smaller batches pay a step's start-up (and a ledger read) many more times.
     batch_size: int = Field(20_000, description="Queries per parallel lineage step")
 
 
@@ -73,10 +72,11 @@ def resolve_lineage_batch(
 ) -> Output[list[ResolvedItem]]:
     """Render each query's templates, parse it with sqlglot and match its tables to dbt relations.
 
-    Parses are cached in the ledger by rendered SQL, dialect and defaults: a daily run parses only
-    the SQL that changed since the day before."""
+    Parses are cached in the ledger by query text (before rendering) and by rendered SQL, with
+    dialect and defaults: a daily run renders only the queries edited since the day before, and
+    parses only those whose SQL changed."""
     with closing(ledger.open()) as store:
-        cache = ReferenceCache(store.load_reference_cache())
+        cache = ReferenceCache(loader=store.load_reference_cache)  # only the keys this batch asks for
         resolved = resolve_items(batch, index, cache=cache)
         store.save_reference_cache(cache.new_entries, cache.used_keys, clock.now())
     context.log.info(f"resolved {len(resolved)} queries: {cache.misses} parsed, {cache.hits} from the cache")

@@ -114,4 +114,5 @@ def test_job_on_postgresql_under_the_multiprocess_executor(tmp_path, monkeypatch
         cached = conn.execute(sa.text("SELECT count(*) FROM reference_extractions")).scalar()
     ledger_engine.dispose()
     assert archived == len(expected_outcomes()["stale_reports"])
-    assert cached == len(expected_outcomes()["queries"]) + 3  # every query and definition parsed once
+    # Every query and definition parsed once, kept under its rendered SQL and under its text.
+    assert cached == 2 * (len(expected_outcomes()["queries"]) + 3)
