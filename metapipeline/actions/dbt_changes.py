@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import hashlib
 import io
 import json
@@ -41,6 +42,16 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.events import (
+    CollectionEndEvent,
+    CollectionStartEvent,
+    DocumentStartEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamStartEvent,
+)
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from metapipeline.dbt.manifest import ManifestError, check_manifest
@@ -199,8 +210,22 @@ def read_archive(tar_gz: bytes, project_root: str = "") -> ProjectFiles:
 # -- YAML edits that keep everything else byte-identical ------------------------------------------
 
 
-def _round_trip_yaml(text: str) -> YAML:
-    _, sequence_indent, offset = load_yaml_guess_indent(text)
+class _GuessOnly:
+    """Stands in for the loader `load_yaml_guess_indent` calls: its guess reads only the text, and
+    loading there would parse the file a second time."""
+
+    @staticmethod
+    def load(_text: str) -> None:
+        return None
+
+
+def _guess_indent(text: str) -> tuple[int | None, int | None]:
+    _, sequence_indent, offset = load_yaml_guess_indent(text, yaml=_GuessOnly())
+    return sequence_indent, offset
+
+
+def _round_trip_yaml(indent: tuple[int | None, int | None]) -> YAML:
+    sequence_indent, offset = indent
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap long descriptions
@@ -225,11 +250,13 @@ class _YamlFile:
         self.text = text
         self.lines = text.splitlines(keepends=True)
         try:
-            self.doc = _round_trip_yaml(text).load(text)
+            self.indentation = _guess_indent(text)  # can fail on odd text too: same error as a bad load
+            self.doc = _round_trip_yaml(self.indentation).load(text)
         except Exception as error:  # ruamel raises many types; all mean "cannot edit this safely"
             raise RemovalError(f"{path} is not valid YAML: {error}") from error
         self._deleted: list[tuple[CommentedMap | CommentedSeq, Any]] = []
         self._dumped: str | None = None  # a dump mutates the document: render once, edit no more
+        self._rendered: str | None = None  # render() until the next delete()
 
     def is_deleted(self, container: CommentedMap | CommentedSeq, key: Any) -> bool:
         return any(c is container and k == key for c, k in self._deleted)
@@ -243,6 +270,7 @@ class _YamlFile:
             raise RuntimeError(f"{self.path}: edited after it was rendered")
         if not self.is_deleted(container, key):
             self._deleted.append((container, key))
+            self._rendered = None
 
     @property
     def changed(self) -> bool:
@@ -253,6 +281,11 @@ class _YamlFile:
         return [container[key] for container, key in self._deleted]
 
     def render(self) -> str:
+        if self._rendered is None:
+            self._rendered = self._render()
+        return self._rendered
+
+    def _render(self) -> str:
         if not self._deleted:
             return self.text
         if self._dumped is not None or any(self._needs_dump(c, k) for c, k in self._deleted):
@@ -321,11 +354,20 @@ class _YamlFile:
         for container, key in ordered:
             del container[key]
         out = io.StringIO()
-        _round_trip_yaml(self.text).dump(self.doc, out)
+        _round_trip_yaml(self.indentation).dump(self.doc, out)
         return out.getvalue()
 
 
 def _dump_node(node: Any) -> str:
+    if type(node) is str:  # a plain string (no anchor, comment or style) dumps the same every time
+        return _dump_string(node)
+    out = io.StringIO()
+    YAML().dump(node, out)
+    return out.getvalue()
+
+
+@functools.lru_cache(maxsize=1024)
+def _dump_string(node: str) -> str:
     out = io.StringIO()
     YAML().dump(node, out)
     return out.getvalue()
@@ -787,6 +829,8 @@ def _has_entries(path: str, text: str) -> bool:
         return bool(text.strip())
     if not path.endswith((".yml", ".yaml")):
         return True
+    if _opens_with_a_list(text):
+        return True
     try:
         doc = YAML(typ="safe").load(text)
     except Exception:  # a parse problem is dbt's to report, not a reason to delete
@@ -794,6 +838,36 @@ def _has_entries(path: str, text: str) -> bool:
     if not isinstance(doc, dict):
         return doc is not None
     return any(value for key, value in doc.items() if key != "version")
+
+
+def _opens_with_a_list(text: str) -> bool:
+    """True only where `_has_entries` is True too, read from the first parse events instead of a
+    load of the whole file: the document is a mapping in which a key other than `version` holds a
+    non-empty sequence (a properties file opens `version: 2`, `models:`). Whatever follows, the safe
+    loader then fails (the file is kept) or returns a dict holding that non-empty list: it refuses
+    duplicate keys, and the text has no tag (`!`) and no merge key (`<<` turns that check off)."""
+    if "<<" in text or "!" in text:
+        return False
+    events = YAML(typ="safe").parse(text)
+    try:
+        opening = [type(next(events)) for _ in range(3)]
+        if opening != [StreamStartEvent, DocumentStartEvent, MappingStartEvent]:
+            return False
+        while isinstance(key := next(events), ScalarEvent):
+            value = next(events)
+            if isinstance(value, SequenceStartEvent) and key.value != "version":
+                if not isinstance(next(events), SequenceEndEvent):
+                    return True
+                continue  # an empty list: try the next key
+            depth = int(isinstance(value, CollectionStartEvent))  # skip the rest of this value
+            while depth:
+                event = next(events)
+                depth += isinstance(event, CollectionStartEvent) - isinstance(event, CollectionEndEvent)
+        return False
+    except Exception:  # a parse error: leave the verdict to the full load
+        return False
+    finally:
+        events.close()
 
 
 # -- pull request text ---------------------------------------------------------------------------------

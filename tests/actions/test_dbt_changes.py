@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 import yaml
+from ruamel.yaml import YAML
 
 from metapipeline.actions.dbt_changes import (
     ChangeSet,
     ModelRunInfo,
     RemovalError,
     UnsafePathError,
+    _has_entries,
+    _opens_with_a_list,
     plan_removal,
     read_project,
     removal_pr_text,
@@ -308,3 +311,55 @@ def test_a_model_of_an_installed_package_is_not_ours_to_remove():
 
 def test_nothing_to_remove_is_an_empty_change_set(sample_files, sample_manifest):
     assert not plan_removal(sample_files, sample_manifest, [])
+
+
+# -- parsing each YAML file once ---------------------------------------------------------------------
+
+
+def test_each_yaml_file_is_parsed_once(monkeypatch):
+    """Planning is dominated by ruamel's parse: one load per file it edits, none to re-check."""
+    loads: list[str] = []
+    real_load = YAML.load
+    monkeypatch.setattr(YAML, "load", lambda self, text: loads.append(text) or real_load(self, text))
+    files, manifest = small_project()
+    change = plan_removal(files, manifest, unused(manifest, ["model.shop.gone"]), project_root="dbt")
+    assert change.files["dbt/models/_models.yml"] is not None
+    assert loads == [files["dbt/models/_models.yml"]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version: 2\nmodels:\n  - name: a\n",
+        "version: 2\nmodels: []\nseeds: [a]\n",
+        "version: 2\n",
+        "version: [a]\n",
+        "models: []\n",
+        "models: [a]\nmodels: []\n",  # a duplicate key: the load fails, the file is kept
+        "<<: {x: 1}\nmodels: [a]\nmodels: []\n",  # a merge key turns off the duplicate check
+        "x: &a {}\n<<: *a\nmodels: [a]\n",
+        "!!set {models}\n",
+        "models: !!omap [a: 1]\n",
+        "models: !!null [a]\n",
+        "---\n---\nmodels: [a]\n",
+        "a: 1\n---\nmodels: [a]\n",
+        "models: [a\n",
+        "'version': [a]\n",
+        "? [a]\n: [b]\n",
+        "",
+    ],
+)
+def test_has_entries_shortcut_agrees_with_a_full_load(text):
+    """The shortcut only answers True, and only where loading the whole file would too."""
+    assert _has_entries("x.yml", text) == has_entries_by_full_load(text)
+    assert not _opens_with_a_list(text) or has_entries_by_full_load(text)
+
+
+def has_entries_by_full_load(text: str) -> bool:
+    try:
+        doc = YAML(typ="safe").load(text)
+    except Exception:
+        return True  # kept: a parse problem is dbt's to report
+    if isinstance(doc, dict):
+        return any(value for key, value in doc.items() if key != "version")
+    return doc is not None
