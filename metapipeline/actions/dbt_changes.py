@@ -460,7 +460,10 @@ def plan_removal(
     change = ChangeSet()
     for path in sorted(set(plan.yaml_files) | plan.deletions | set(plan.rewrites)):
         new = plan.current(path)
-        if new is not None and not _has_entries(path, new):
+        # Only a file this plan emptied goes; one read but not edited (a comment named a removed
+        # model, or it was empty already) is someone else's and stays.
+        edited = path in plan.rewrites or (path in plan.yaml_files and plan.yaml_files[path].changed)
+        if new is not None and edited and not _has_entries(path, new):
             new = None
             plan.summary.append(f"delete {path} (no entries left)")
         if new != project_files[path]:
@@ -791,9 +794,9 @@ def _delete_orphaned_docs(plan: _Plan) -> None:
     }
     project = (plan.manifest.get("metadata") or {}).get("project_name")
     for name in sorted(used_by_removed - still_used):
-        doc = plan.manifest.get("docs", {}).get(f"doc.{project}.{name}")
-        if doc is None:
-            continue
+        doc = (plan.manifest.get("docs") or {}).get(f"doc.{project}.{name}")
+        if not isinstance(doc, dict) or not isinstance(doc.get("original_file_path"), str):
+            continue  # a docs section the manifest check does not cover: leave the block alone
         path = plan.path(doc["original_file_path"])
         text = plan.current(path) or ""
         block = re.compile(

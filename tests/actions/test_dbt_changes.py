@@ -251,6 +251,22 @@ exposures:
     )
 
 
+def test_a_file_the_plan_only_read_is_never_deleted():
+    files, manifest = small_project()
+    files["dbt/models/_notes.yml"] = "version: 2\n# gone was retired in 2024\n"  # names it, holds nothing
+    files["dbt/models/_empty.yml"] = "version: 2\nmodels: []  # gone\n"
+    change = plan_removal(files, manifest, unused(manifest, ["model.shop.gone"]), project_root="dbt")
+    assert "dbt/models/_notes.yml" not in change.files and "dbt/models/_empty.yml" not in change.files
+    assert change.files["dbt/models/gone.sql"] is None
+
+
+def test_a_manifest_without_docs_leaves_docs_blocks_alone():
+    files, manifest = small_project()
+    manifest["docs"] = None
+    change = plan_removal(files, manifest, unused(manifest, ["model.shop.gone"]), project_root="dbt")
+    assert "dbt/models/_docs.md" not in change.files and change.files["dbt/models/gone.sql"] is None
+
+
 def test_flow_style_yaml_is_re_emitted_by_ruamel():
     manifest = manifest_of(model_node("gone", "models/gone.sql"), model_node("kept", "models/kept.sql"))
     files = {
