@@ -24,6 +24,7 @@ holds a Jinja opener (`{{`, `{%`, `{#`) as `{{ '{' }}`, which dbt renders back t
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -33,6 +34,7 @@ from typing import Any
 
 import yaml as pyyaml
 from ruamel.yaml import YAML
+from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
 
 from metapipeline.actions.dbt_changes import ChangeSet, safe_path
@@ -53,7 +55,7 @@ MEDIUM_USAGE, RECENT_MEDIUM = 25, timedelta(days=90)
 _JINJA_OPENER = re.compile(r"\{[{%#]")
 # A lone surrogate (JSON can hold one) has no UTF-8 form: libyaml, dbt's reader, refuses its escape.
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_TOKEN = re.compile(r"^[A-Za-z0-9_]+$")
+_TOKEN = re.compile(r"[A-Za-z0-9_]+")  # fullmatch: `$` would let a trailing newline through
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ def _wanted(
         if not str(e.get("original_file_path", "")).endswith(path)
     }
     for report in sorted(reports, key=lambda r: r.token):
-        if report.archived or not _TOKEN.match(report.token):
+        if report.archived or not _TOKEN.fullmatch(report.token):
             continue
         if f"{GENERATED_EXPOSURE_PREFIX}{report.token}" in hand_written:
             continue  # someone wrote this one by hand: theirs wins, a duplicate name breaks dbt
@@ -200,36 +202,132 @@ def render_exposures(
     ]
     if not exposures:
         return None
-    yaml = YAML()
-    yaml.Representer = _Representer
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
+    return HEADER + _dump(exposures)
+
+
+# `_dump` writes the file itself, byte for byte as `_ruamel()` dumps `{"exposures": exposures}`: ruamel
+# took 8-23 s for 7,000 exposures, and a changed byte would open a pull request for nothing. ruamel
+# still writes each string the quick rule of `_simple_scalar` does not cover.
+
+
+def _dump(exposures: list[dict[str, Any]]) -> str:
+    """`exposures: [...]` in ruamel's block layout, for the shapes `_exposure` builds: mappings whose
+    values are scalars, mappings or lists of strings, none of them empty."""
+    scalar = functools.cache(_scalar)  # most values repeat: types, tags, refs, owners, spaces
+    lines = ["exposures:\n"]
+
+    def mapping(values: Mapping[str, Any], path: tuple[str, ...], lead: str, indent: int) -> None:
+        for key, value in values.items():
+            at = (*path, key)
+            if isinstance(value, dict):
+                lines.append(f"{lead}{key}:\n")
+                mapping(value, at, " " * (indent + 2), indent + 2)
+            elif isinstance(value, list):
+                lines.append(f"{lead}{key}:\n")
+                lines.extend(f"{' ' * (indent + 2)}-{scalar((*at, '-'), item)}\n" for item in value)
+            else:
+                lines.append(f"{lead}{key}:{scalar(at, value)}\n")
+            lead = " " * indent  # only the first key shares its line with the list item's `- `
+
+    for exposure in exposures:
+        mapping(exposure, (), "  - ", 4)
+    return "".join(lines)
+
+
+def _scalar(path: tuple[str, ...], value: object) -> str:
+    """What follows the key's `:` (or the list item's `-`) when ruamel writes `value` at `path` in an
+    exposure (`-` in `path` stands for a list item)."""
+    if value is None:
+        return " null"  # an explicit null reads better than ruamel's empty value for a report never run
+    if type(value) is int:  # not a bool, which ruamel writes as `true`
+        return f" {value}"
+    if not isinstance(value, str):
+        raise TypeError(f"exposure value {value!r} at {'.'.join(path)}: expected text, an int or None")
+    if len(value) <= 1000 and _SIMPLE.fullmatch(value):
+        return " " + _simple_scalar(value)
+    return _ruamel_scalar(path, value)
+
+
+# Strings of these characters (printable, no line break, no BOM) ruamel writes as they are in every
+# style, quotes and backslashes aside. 1,000 of them, even with every one escaped, stay on one line:
+# ruamel folds a line only past column 4,096.
+_SIMPLE = re.compile("[ -~\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]+")
+# What keeps such a string from being a plain value (ruamel's `analyze_scalar`, block context): an
+# indicator or `---`/`...` at its start, a space at either end, `: ` or ` #` inside, a final `:`.
+_NOT_PLAIN = re.compile(r"^(?:---|\.\.\.|[#,\[\]{}&*!|>'\"%@`]|[-?:](?: |$))|^ | $|: |:$| #")
+
+
+def _simple_scalar(text: str) -> str:
+    """A `_SIMPLE` string as ruamel writes it (its `choose_scalar_style` for these strings)."""
+    pyyaml_text = _pyyaml_reads_text(text)  # if not, `_Representer` asks for single quotes
+    if (
+        pyyaml_text
+        and _RUAMEL_RESOLVER.resolve(ScalarNode, text, (True, False)) == _STR
+        and not _NOT_PLAIN.search(text)
+    ):
+        return text
+    if pyyaml_text and "'" in text:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ruamel_scalar(path: tuple[str, ...], value: str) -> str:
+    """`_scalar` the slow, exact way: the text ruamel writes after the key of `value` in an exposure
+    holding only `value` at `path` (and a `name` first, as in the file)."""
+    text = _ruamel_exposure(path, value)
+    prefix = _ruamel_prefix(path)
+    if not text.startswith(prefix):
+        raise AssertionError(f"ruamel wrote {text!r}, expected it to start with {prefix!r}")
+    return text[len(prefix) : -1]
+
+
+@functools.cache
+def _ruamel_prefix(path: tuple[str, ...]) -> str:
+    return _ruamel_exposure(path, "x").removesuffix(" x\n")
+
+
+def _ruamel_exposure(path: tuple[str, ...], value: str) -> str:
+    node: Any = value
+    for key in reversed(path):
+        node = [node] if key == "-" else {key: node}
     out = io.StringIO()
-    yaml.dump({"exposures": exposures}, out)
-    return HEADER + out.getvalue()
+    _ruamel().dump({"exposures": [{"name": "x", **node}]}, out)  # at `name`, `value` replaces the `x`
+    return out.getvalue()
 
 
+_STR = "tag:yaml.org,2002:str"
 _PYYAML_RESOLVER = pyyaml.resolver.Resolver()
 
 
+def _pyyaml_reads_text(text: str) -> bool:
+    return _PYYAML_RESOLVER.resolve(pyyaml.ScalarNode, text, (True, False)) == _STR
+
+
 class _Representer(RoundTripRepresenter):
-    """ruamel's round-trip representer with two changes, for this file only (`add_representer` on
+    """ruamel's round-trip representer with one change, for this file only (`add_representer` on
     ruamel's own class would change every dump in the process)."""
 
     def represent_str(self, data: str) -> Any:
         # dbt reads YAML with PyYAML, whose YAML 1.1 rules take a plain `yes`, `off`, `1_000` or `=`
         # for something other than text, where ruamel (YAML 1.2) leaves them plain: quote those.
-        tag = _PYYAML_RESOLVER.resolve(pyyaml.ScalarNode, data, (True, False))
-        style = "'" if tag != "tag:yaml.org,2002:str" else None
-        return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-    def represent_none(self, data: None) -> Any:
-        # An explicit null reads better than ruamel's empty value for a report never run.
-        return self.represent_scalar("tag:yaml.org,2002:null", "null")
+        style = None if _pyyaml_reads_text(data) else "'"
+        return self.represent_scalar(_STR, data, style=style)
 
 
 _Representer.add_representer(str, _Representer.represent_str)
-_Representer.add_representer(type(None), _Representer.represent_none)
+
+
+def _ruamel() -> YAML:
+    """The ruamel dumper the file's layout comes from (one per dump: it holds the dump's state)."""
+    yaml = YAML()
+    yaml.Representer = _Representer
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+# ruamel's YAML 1.2 rules for plain scalars: it quotes a string they would read as something else.
+_RUAMEL_RESOLVER = _ruamel().resolver
 
 
 def plan_exposures(
