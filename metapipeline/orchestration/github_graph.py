@@ -92,9 +92,13 @@ def removal_pull_request(
         return _output(PullRequestOutcome("removal", "not_proposed", None, 0, reason))
     repo = github.repo()
     head = default_head(repo)
-    inputs = inputs_fingerprint(
-        head, github.project_dir, manifest, unused.candidates, code=[dbt_changes]
-    )  # fmt: skip
+    # The plan reads only each candidate's id and path: their explanations change from day to day
+    # (a report archived "in this run" is just archived the next day) without changing the plan.
+    # Nor does it read the manifest's metadata beyond the project name (each parse stamps its time).
+    removed = sorted((m.unique_id, m.path) for m in unused.candidates)
+    project = (manifest.get("metadata") or {}).get("project_name")
+    parsed = {key: value for key, value in manifest.items() if key != "metadata"}
+    inputs = inputs_fingerprint(head, github.project_dir, project, parsed, removed, code=[dbt_changes])
     with closing(ledger.open()) as store:
         known = store.published_change(repo.full_name, config.branch)
     if not config.dry_run and known is not None and known.inputs == inputs:
