@@ -330,10 +330,8 @@ class Ledger:
         rows = [{"workspace": workspace, **vars(r), "queries": list(r.queries)} for r in latest.values()]
         if not rows:
             return
-        upsert = _INSERTS[self._dialect](cached_reports_table)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["workspace", "token"],
-            set_={name: upsert.excluded[name] for name in ("updated_at", "edited_at", "queries")},
+        upsert = self._upsert(
+            cached_reports_table, ["workspace", "token"], ["updated_at", "edited_at", "queries"]
         )
         with self.engine.begin() as conn:
             # RETURNING makes SQLAlchemy send multi-row VALUES pages ("insertmanyvalues"); without
@@ -438,11 +436,7 @@ class Ledger:
         rows = [{"workspace": workspace, **vars(c), "read_at": read_at} for c in creators]
         if not rows:
             return
-        upsert = _INSERTS[self._dialect](mode_creators_table)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["workspace", "username"],
-            set_={name: upsert.excluded[name] for name in ("name", "email", "read_at")},
-        )
+        upsert = self._upsert(mode_creators_table, ["workspace", "username"], ["name", "email", "read_at"])
         with self.engine.begin() as conn:
             conn.execute(upsert.returning(mode_creators_table.c.username), rows)  # see store_reports
 
@@ -461,10 +455,8 @@ class Ledger:
         )
 
     def record_published_change(self, change: PublishedChange) -> None:
-        upsert = _INSERTS[self._dialect](published_changes_table)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["repository", "branch"],
-            set_={name: upsert.excluded[name] for name in ("inputs", "content_hash", "files", "at")},
+        upsert = self._upsert(
+            published_changes_table, ["repository", "branch"], ["inputs", "content_hash", "files", "at"]
         )
         with self.engine.begin() as conn:
             conn.execute(upsert.values(**vars(change)))
@@ -505,16 +497,20 @@ class Ledger:
                 # would deadlock. (SQLite's BEGIN IMMEDIATE already serialises writers.)
                 conn.execute(text("SELECT pg_advisory_xact_lock(7102746156)"))
             if rows:
-                upsert = _INSERTS[self._dialect](t)
-                upsert = upsert.on_conflict_do_update(
-                    index_elements=["key"], set_={"last_used_at": upsert.excluded.last_used_at}
-                )
+                upsert = self._upsert(t, ["key"], ["last_used_at"])
                 # RETURNING: multi-row VALUES pages instead of a round trip per row (see store_reports).
                 conn.execute(upsert.returning(t.c.key), rows)
             for i in range(0, len(touched), 500):
                 conn.execute(update(t).where(t.c.key.in_(touched[i : i + 500])).values(last_used_at=now))
             pruned = conn.execute(delete(t).where(t.c.last_used_at < now - timedelta(days=keep_days)))
             return pruned.rowcount
+
+    def _upsert(self, table: Table, keys: list[str], updated: list[str]) -> Any:
+        """An insert that, on a row with the same `keys`, overwrites its `updated` columns instead."""
+        upsert = _INSERTS[self._dialect](table)
+        return upsert.on_conflict_do_update(
+            index_elements=keys, set_={name: upsert.excluded[name] for name in updated}
+        )
 
     def close(self) -> None:
         self.engine.dispose()
