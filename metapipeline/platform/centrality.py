@@ -3,9 +3,11 @@
 `centrality_table` gives every node networkx's degree, in-degree, out-degree, closeness,
 betweenness and PageRank, with networkx's definitions and normalisation, plus a composite
 `importance`. The graph stays a networkx `DiGraph`; the O(V·E) measures (betweenness,
-closeness) run in rustworkx (Rust, multithreaded) and PageRank is a numpy power iteration run to
-a much tighter tolerance than networkx's default, so the numbers agree with networkx's own
-functions to 1e-9 (the tests check it) at a fraction of the cost.
+closeness) run in igraph (C) and PageRank is a numpy power iteration run to a much tighter
+tolerance than networkx's default, so the numbers agree with networkx's own functions to 1e-9
+(the tests check it) at a fraction of the cost. igraph, unlike rustworkx, only touches the nodes
+a source reaches: on a platform of 94k nodes, most of which reach nothing beyond their own
+report, betweenness takes 0.1 s there against 4 s in rustworkx.
 
 `optimisation_priority` weighs each model's importance by its recent run time.
 `betweenness_centrality` is a drop-in for `nx.betweenness_centrality(graph)` on its own.
@@ -15,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 
+import igraph
 import networkx as nx
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import rustworkx as rx
 
 MEASURES = ("degree", "in_degree", "out_degree", "closeness", "betweenness", "pagerank")
 
@@ -39,10 +41,6 @@ PAGERANK_ALPHA = 0.85
 # iteration contracts by alpha, so the remaining error is below 1e-13·alpha/(1-alpha) < 1e-12.
 PAGERANK_TOLERANCE = 1e-13
 PAGERANK_MAX_ITER = 1000
-
-# rustworkx spreads betweenness and closeness over threads (RAYON_NUM_THREADS) above this size;
-# below it the thread start-up costs more than it saves.
-PARALLEL_THRESHOLD = 200
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -79,7 +77,7 @@ def centrality_table(graph: nx.DiGraph) -> pd.DataFrame:
     degree = in_degree + out_degree
     if n == 1:  # networkx's convention: a lone node has every degree centrality 1
         degree = in_degree = out_degree = np.ones(1)
-    fast = _rustworkx(n, sources, targets)
+    fast = _igraph(n, sources, targets)
     table = pd.DataFrame(
         {
             "kind": [graph.nodes[node].get("kind") for node in nodes],
@@ -117,9 +115,9 @@ def optimisation_priority(table: pd.DataFrame, run_seconds: Mapping[str, float])
 
 
 def betweenness_centrality(graph: nx.DiGraph) -> dict[Hashable, float]:
-    """`nx.betweenness_centrality(graph)` (normalised, directed, unweighted), computed by rustworkx."""
+    """`nx.betweenness_centrality(graph)` (normalised, directed, unweighted), computed by igraph."""
     nodes, sources, targets, _ = _edge_arrays(graph)
-    return dict(zip(nodes, _betweenness(_rustworkx(len(nodes), sources, targets)).tolist(), strict=True))
+    return dict(zip(nodes, _betweenness(_igraph(len(nodes), sources, targets)).tolist(), strict=True))
 
 
 def _edge_arrays(graph: nx.DiGraph) -> tuple[list[Hashable], Ints, Ints, Floats]:
@@ -133,34 +131,28 @@ def _edge_arrays(graph: nx.DiGraph) -> tuple[list[Hashable], Ints, Ints, Floats]
     return nodes, sources, targets, weights
 
 
-def _rustworkx(n: int, sources: Ints, targets: Ints) -> rx.PyDiGraph:
-    """The same graph in rustworkx, whose node indices are our positions 0..n-1.
-
-    rustworkx's directed closeness uses incoming distances and its normalised betweenness divides
-    by (n-1)(n-2), exactly as networkx does, so no reversal or rescaling is needed (the parity
-    tests check it).
-    """
-    fast = rx.PyDiGraph(multigraph=False)
-    fast.add_nodes_from(range(n))
-    fast.extend_from_edge_list(list(zip(sources.tolist(), targets.tolist(), strict=True)))
-    return fast
+def _igraph(n: int, sources: Ints, targets: Ints) -> igraph.Graph:
+    """The same graph in igraph, whose vertex ids are our positions 0..n-1."""
+    return igraph.Graph(n=n, edges=np.column_stack((sources, targets)).tolist(), directed=True)
 
 
-def _closeness(fast: rx.PyDiGraph) -> Floats:
-    return _in_index_order(
-        rx.digraph_closeness_centrality(fast, wf_improved=True, parallel_threshold=PARALLEL_THRESHOLD)
-    )
+def _closeness(fast: igraph.Graph) -> Floats:
+    """networkx's directed closeness: over the k nodes that reach a node, at total distance d,
+    (k / d) · (k / (n - 1)) (Wasserman-Faust), and 0 when nothing reaches it."""
+    n = fast.vcount()
+    if n <= 1:
+        return np.zeros(n)
+    reached_from = np.array(fast.neighborhood_size(order=n, mode="in", mindist=1), dtype=np.float64)
+    # Unnormalised, igraph gives 1 / d over the reachable nodes only (NaN when there are none).
+    inverse_distance = np.nan_to_num(np.array(fast.closeness(mode="in", normalized=False), dtype=np.float64))
+    return inverse_distance * reached_from * reached_from / (n - 1)
 
 
-def _betweenness(fast: rx.PyDiGraph) -> Floats:
-    return _in_index_order(
-        rx.digraph_betweenness_centrality(fast, normalized=True, parallel_threshold=PARALLEL_THRESHOLD)
-    )
-
-
-def _in_index_order(values: Mapping[int, float]) -> Floats:
-    """A rustworkx centrality result (node index -> value) as an array over positions 0..n-1."""
-    return np.fromiter((values[i] for i in range(len(values))), dtype=np.float64, count=len(values))
+def _betweenness(fast: igraph.Graph) -> Floats:
+    """Directed betweenness normalised by (n - 1)(n - 2), as networkx does (0 below 3 nodes)."""
+    n = fast.vcount()
+    raw = np.array(fast.betweenness(directed=True), dtype=np.float64)
+    return raw / ((n - 1) * (n - 2)) if n > 2 else np.zeros(n)
 
 
 def _pagerank(n: int, sources: Ints, targets: Ints, weights: Floats) -> Floats:

@@ -110,6 +110,12 @@ def test_parity_on_weighted_edges_and_a_cycle():
     _assert_parity(graph)
 
 
+def test_parity_with_self_loops_and_parallel_routes():
+    # A self-loop is on no shortest path; two equal routes share a pair's betweenness.
+    graph = nx.DiGraph([("a", "a"), ("a", "b"), ("a", "c"), ("b", "d"), ("c", "d"), ("d", "d"), ("d", "e")])
+    _assert_parity(graph)
+
+
 def test_parity_on_the_platform():
     _assert_parity(_platform())
 
