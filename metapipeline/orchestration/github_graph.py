@@ -6,6 +6,7 @@ pure data, and publish it idempotently: one branch and at most one open pull req
 
 from contextlib import closing
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from dagster import Config, GraphOut, MetadataValue, OpExecutionContext, Output, graph, op
@@ -15,6 +16,7 @@ from metapipeline.actions import dbt_changes
 from metapipeline.actions.dbt_changes import (
     ChangeSet,
     ModelRunInfo,
+    ParseCache,
     RemovalError,
     plan_removal,
     removal_pr_text,
@@ -108,13 +110,23 @@ def removal_pull_request(
             reason = f"planned from the same project, manifest and candidates on {known.at:%Y-%m-%d}"
             return _output(PullRequestOutcome("removal", "unchanged", url, known.files, reason))
     project = fetch_project(repo, github.project_dir, ref=head)
+    # Parses are pickles: they stay on this instance's disk, never in the shared ledger.
+    parses = ParseCache(Path(context.instance.root_directory) / "cache" / "yaml_parses")
     try:
         change = plan_removal(
-            project.files, manifest, unused.candidates, github.project_dir, symlinks=project.symlinks
-        )
+            project.files, manifest, unused.candidates, github.project_dir,
+            symlinks=project.symlinks, parse_cache=parses,
+        )  # fmt: skip
     except RemovalError as error:  # e.g. something still refers to a model: proposing it would break dbt
         context.log.error(f"removal not proposed: {error}")
         return _output(PullRequestOutcome("removal", "not_proposed", None, 0, str(error)))
+    finally:
+        parses.prune()
+    context.log.info(
+        f"YAML files: {parses.hits} parses reused, {parses.misses} parsed"
+        + (f", {parses.unreadable} cached parses unreadable (parsed again)" if parses.unreadable else "")
+        + (f", {parses.unsaved} not cached (disk)" if parses.unsaved else "")
+    )
     with closing(ledger.open()) as store:
         last_runs = store.last_runs(m.unique_id for m in unused.candidates)
     run_info = {uid: ModelRunInfo(at, seconds) for uid, (at, seconds) in last_runs.items()}

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import pickle
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +26,7 @@ from metapipeline.actions.slack import SlackPoster
 from metapipeline.dbt.manifest import read_manifest
 from metapipeline.mode.client import ModeClient
 from metapipeline.store.ledger import Ledger, database_url
+from metapipeline.unpickling import collector_paused
 
 if TYPE_CHECKING:
     from github.Repository import Repository
@@ -168,20 +166,6 @@ class SlackResource(ConfigurableResource):
         return SlackPoster(self.token, self.channel, base_url=self.api_url or os.environ.get("SLACK_API_URL"))
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pickling makes no garbage, but unpickling a large output (the manifest, the snapshot, the
-    platform graph) allocates millions of objects, and each allocation burst sets off a collection
-    that walks everything alive: 3-7x the load time with the collector on."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 class _Pickles(UPathIOManager):
     extension = ""  # the file layout of Dagster's own filesystem IO manager
 
@@ -193,14 +177,14 @@ class _Pickles(UPathIOManager):
         self._in_memory: dict[str, Any] = {}
 
     def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
-        with _collector_paused(), path.open("wb") as file:
+        with collector_paused(), path.open("wb") as file:
             pickle.dump(obj, file, pickle.HIGHEST_PROTOCOL)
         self._in_memory[str(path)] = obj
 
     def load_from_path(self, context: InputContext, path: UPath) -> Any:
         key = str(path)
         if key not in self._in_memory:
-            with _collector_paused(), path.open("rb") as file:
+            with collector_paused(), path.open("rb") as file:
                 self._in_memory[key] = pickle.load(file)
         return self._in_memory[key]
 

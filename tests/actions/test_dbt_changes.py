@@ -3,7 +3,9 @@ hand-made projects for the edge cases the sample does not have."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from ruamel.yaml import YAML
 from metapipeline.actions.dbt_changes import (
     ChangeSet,
     ModelRunInfo,
+    ParseCache,
     RemovalError,
     UnsafePathError,
     _has_entries,
@@ -341,6 +344,81 @@ def test_each_yaml_file_is_parsed_once(monkeypatch):
     change = plan_removal(files, manifest, unused(manifest, ["model.shop.gone"]), project_root="dbt")
     assert change.files["dbt/models/_models.yml"] is not None
     assert loads == [files["dbt/models/_models.yml"]]
+
+
+def _outcome(files, manifest, unique_ids, **kwargs):
+    change = plan_removal(files, manifest, unused(manifest, unique_ids), **kwargs)
+    return change.files, change.before, change.summary
+
+
+FLOW_STYLE = {
+    "models/gone.sql": "select 1\n",
+    "models/_models.yml": "# flow style\nmodels: [{name: kept}, {name: gone}]  # trailing\n",
+}
+
+
+@pytest.mark.parametrize("project", ["sample", "small", "flow-style"])
+def test_a_cached_parse_plans_exactly_what_a_fresh_parse_plans(
+    project, tmp_path, sample_files, sample_manifest
+):
+    if project == "sample":
+        files, manifest, removed, root = sample_files, sample_manifest, UNUSED, ""
+    elif project == "small":
+        (files, manifest), removed, root = small_project(), ["model.shop.gone"], "dbt"
+    else:
+        manifest = manifest_of(model_node("gone", "models/gone.sql"), model_node("kept", "models/kept.sql"))
+        files, removed, root = FLOW_STYLE, ["model.shop.gone"], ""
+    fresh = _outcome(files, manifest, removed, project_root=root)
+
+    filling = ParseCache(tmp_path)
+    assert _outcome(files, manifest, removed, project_root=root, parse_cache=filling) == fresh
+    assert filling.hits == 0 and filling.misses > 0
+    reading = ParseCache(tmp_path)
+    assert _outcome(files, manifest, removed, project_root=root, parse_cache=reading) == fresh
+    assert (reading.hits, reading.misses) == (filling.misses, 0)
+
+
+def test_a_cached_parse_is_keyed_by_the_text(tmp_path, monkeypatch):
+    files, manifest = small_project()
+    plan_removal(
+        files,
+        manifest,
+        unused(manifest, ["model.shop.gone"]),
+        project_root="dbt",
+        parse_cache=ParseCache(tmp_path),
+    )
+    files["dbt/models/_models.yml"] = files["dbt/models/_models.yml"].replace("also_kept", "still_kept")
+    cache = ParseCache(tmp_path)
+    change = plan_removal(
+        files, manifest, unused(manifest, ["model.shop.gone"]), project_root="dbt", parse_cache=cache
+    )
+    assert (cache.hits, cache.misses) == (0, 1)
+    assert "still_kept" in (change.files["dbt/models/_models.yml"] or "")
+
+
+def test_an_unreadable_cache_entry_is_parsed_again_and_replaced(tmp_path):
+    files, manifest = small_project()
+    fresh = _outcome(files, manifest, ["model.shop.gone"], project_root="dbt")
+    _outcome(files, manifest, ["model.shop.gone"], project_root="dbt", parse_cache=ParseCache(tmp_path))
+    (entry,) = tmp_path.glob("*.parse")
+    entry.write_bytes(entry.read_bytes()[:100])  # torn
+    torn = ParseCache(tmp_path)
+    assert _outcome(files, manifest, ["model.shop.gone"], project_root="dbt", parse_cache=torn) == fresh
+    assert (torn.unreadable, torn.hits) == (1, 0)
+    again = ParseCache(tmp_path)
+    assert _outcome(files, manifest, ["model.shop.gone"], project_root="dbt", parse_cache=again) == fresh
+    assert again.hits == 1
+
+
+def test_prune_removes_only_entries_unused_for_the_keep_period(tmp_path):
+    files, manifest = small_project()
+    files["dbt/models/_more.yml"] = "version: 2\nmodels:\n  - name: gone_too  # mentions gone\n"
+    _outcome(files, manifest, ["model.shop.gone"], project_root="dbt", parse_cache=ParseCache(tmp_path))
+    old, recent = sorted(tmp_path.glob("*.parse"))
+    month_ago = time.time() - 31 * 86400
+    os.utime(old, (month_ago, month_ago))
+    assert ParseCache(tmp_path, keep_days=30).prune() == 1
+    assert list(tmp_path.glob("*.parse")) == [recent]
 
 
 @pytest.mark.parametrize(
