@@ -867,10 +867,13 @@ _DOC_REF = re.compile(r"""\bdoc\(\s*(?:['"][\w-]+['"]\s*,\s*)?['"](\w+)['"]\s*\)
 
 def _delete_orphaned_docs(plan: _Plan) -> None:
     """`{% docs %}` blocks the removed entries used and nothing left uses."""
-    used_by_removed: set[str] = set()
-    for yaml in plan.yaml_files.values():
-        for node in yaml.deleted_nodes:
-            used_by_removed |= set(_DOC_REF.findall(_dump_node(node)))
+    used_by_removed = {
+        name
+        for yaml in plan.yaml_files.values()
+        for node in yaml.deleted_nodes
+        for text in _strings(node)
+        for name in _DOC_REF.findall(text)
+    }
     if not used_by_removed:
         return
     still_used = {
@@ -893,6 +896,19 @@ def _delete_orphaned_docs(plan: _Plan) -> None:
             plan.summary.append(f"remove the docs block {name} from {path}")
             if not new.strip():
                 plan.deletions.add(path)
+
+
+def _strings(node: Any) -> Iterator[str]:
+    """Every string in a loaded YAML node, keys included (not its comments: a comment uses nothing)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _strings(key)
+            yield from _strings(value)
+    elif isinstance(node, list | tuple):
+        for item in node:
+            yield from _strings(item)
 
 
 def _check_no_reference_left(plan: _Plan) -> None:

@@ -254,6 +254,18 @@ exposures:
     )
 
 
+def test_only_docs_blocks_the_removed_entries_use_go_not_ones_their_comments_name():
+    files, manifest = small_project()
+    files["dbt/models/_models.yml"] = files["dbt/models/_models.yml"].replace(
+        "  - name: gone\n", "  - name: gone\n    # formerly {{ doc('retired') }}\n"
+    )
+    files["dbt/models/_docs.md"] += "\n{% docs retired %}\nNobody uses this one.\n{% enddocs %}\n"
+    manifest["docs"]["doc.shop.retired"] = {"name": "retired", "original_file_path": "models/_docs.md"}
+    change = plan_removal(files, manifest, unused(manifest, ["model.shop.gone"]), project_root="dbt")
+    docs = change.files["dbt/models/_docs.md"] or ""
+    assert "only_gone" not in docs and "{% docs retired %}" in docs
+
+
 def test_a_file_the_plan_only_read_is_never_deleted():
     files, manifest = small_project()
     files["dbt/models/_notes.yml"] = "version: 2\n# gone was retired in 2024\n"  # names it, holds nothing
