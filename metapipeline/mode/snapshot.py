@@ -71,13 +71,15 @@ class WorkspaceSnapshot:
             "creators_read": len(self.creators_read),
         }
 
-    def cache_entries(self) -> list[CachedReport]:
-        """What the next run may reuse: every report whose queries were read in full."""
+    def cache_entries(self, stored: Mapping[str, CachedReport] | None = None) -> list[CachedReport]:
+        """What the next run may reuse: every report whose queries were read in full, except those
+        `stored` already holds with the same timestamps (their queries came from there): a daily
+        run then writes a few hundred entries rather than every report again."""
         unreadable = set(self.unreadable_reports)
         return [
             CachedReport(r.token, r.updated_at, r.edited_at, tuple(asdict(q) for q in r.queries))
             for r in self.reports
-            if r.token not in unreadable
+            if r.token not in unreadable and not _unchanged(r, stored or {})
         ]
 
 

@@ -37,7 +37,7 @@ def mode_snapshot(
         cached = store.cached_reports(client.workspace)
         known = store.cached_creators(client.workspace, read_since=now - CREATOR_REFRESH)
         snapshot = take_snapshot(client, cached=cached, known_creators=known, progress=context.log.info)
-        store.store_reports(client.workspace, snapshot.cache_entries())
+        store.store_reports(client.workspace, snapshot.cache_entries(stored=cached))
         store.store_creators(client.workspace, (snapshot.creators[u] for u in snapshot.creators_read), now)
         if snapshot.complete:
             store.forget_reports(client.workspace, set(cached) - {r.token for r in snapshot.reports})

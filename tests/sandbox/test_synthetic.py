@@ -408,6 +408,9 @@ def test_a_warm_snapshot_refetches_only_the_mutated_reports(start_mode):
     cache: dict[str, CachedReport] = {entry.token: entry for entry in cold.cache_entries()}
     warm = take_snapshot(client, cached=cache, progress=lambda _: None)
     assert warm.reports_reused == len(small.workspace["reports"]) - 3
+    # Only what changed goes back to the cache; the rest is there already.
+    assert {entry.token for entry in warm.cache_entries(stored=cache)} == set(edited.changed_reports)
+    assert len(warm.cache_entries()) == len(warm.reports)
     changed = {r.token: r for r in warm.reports if r.token in edited.changed_reports}
     fresh = {r["token"]: r for r in edited.workspace["reports"]}
     for token, report in changed.items():
