@@ -16,12 +16,15 @@ report, betweenness takes 0.1 s there against 4 s in rustworkx.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING
 
-import igraph
 import networkx as nx
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+if TYPE_CHECKING:
+    import igraph
 
 MEASURES = ("degree", "in_degree", "out_degree", "closeness", "betweenness", "pagerank")
 
@@ -133,6 +136,8 @@ def _edge_arrays(graph: nx.DiGraph) -> tuple[list[Hashable], Ints, Ints, Floats]
 
 def _igraph(n: int, sources: Ints, targets: Ints) -> igraph.Graph:
     """The same graph in igraph, whose vertex ids are our positions 0..n-1."""
+    import igraph  # here, not at the top: it loads matplotlib (~1 s), which most processes never need
+
     return igraph.Graph(n=n, edges=np.column_stack((sources, targets)).tolist(), directed=True)
 
 
