@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import networkx as nx
 
 from metapipeline.mode.snapshot import WorkspaceSnapshot
+from metapipeline.unpickling import collector_paused
 
 DBT_KINDS = {"model", "seed", "snapshot", "source", "exposure"}
 
@@ -51,9 +52,12 @@ def build_platform_graph(
     """`query_reads`/`definition_reads` are keyed by query/definition token; `definitions_used`
     maps a query token to the tokens of the Mode definitions it includes."""
     graph = nx.DiGraph()
-    for manifest in manifests:
-        _add_dbt(graph, manifest)
-    _add_mode(graph, snapshot, query_reads, definition_reads or {}, definitions_used or {})
+    # Hundreds of thousands of attribute dicts, none of them garbage: a collection set off by these
+    # allocations would walk everything alive (the manifest, the snapshot) for nothing; 2x faster.
+    with collector_paused():
+        for manifest in manifests:
+            _add_dbt(graph, manifest)
+        _add_mode(graph, snapshot, query_reads, definition_reads or {}, definitions_used or {})
     return graph
 
 
