@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import os
 import re
@@ -107,6 +108,19 @@ def _git_date(iso: str) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return f"{int(moment.timestamp())} +0000"
+
+
+def _at_or_under(sorted_paths: list[str], path: str) -> list[str]:
+    """The paths of `sorted_paths` equal to `path` or inside the directory `path` (taken literally,
+    as GitHub takes tree paths, not as a git pathspec)."""
+    found = []
+    start = bisect.bisect_left(sorted_paths, path)
+    for candidate in sorted_paths[start:]:
+        if candidate == path or candidate.startswith(f"{path}/"):
+            found.append(candidate)
+        elif not candidate.startswith(path):
+            break
+    return found
 
 
 # -- git ---------------------------------------------------------------------------------------------
@@ -236,11 +250,12 @@ class Git:
             # --index-info lines; mode 0 removes a path (update-index --force-remove needs a work tree).
             removals: list[str] = []
             additions: list[str] = []
+            # One listing for all edits (not an ls-files per deleted path: a thousand deletions took 2.5 s).
+            indexed = sorted(filter(None, self.run("ls-files", "-z", env=env).stdout.decode().split("\0")))
             for path, mode, sha in edits:
                 if sha is None or mode == _TREE_MODE:
                     # Deleting or replacing a directory drops everything under it first.
-                    listed = self.run("ls-files", "-z", "--", path, env=env).stdout.decode()
-                    removals.extend(f"0 {_NULL_SHA}\t{old}" for old in filter(None, listed.split("\0")))
+                    removals.extend(f"0 {_NULL_SHA}\t{old}" for old in _at_or_under(indexed, path))
                 if sha is None:
                     continue
                 if mode == _TREE_MODE:
