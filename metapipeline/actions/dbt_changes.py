@@ -60,6 +60,7 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from metapipeline.dbt.manifest import ManifestError, check_manifest
 from metapipeline.markdown import escape as md_escape
+from metapipeline.markdown import fit_lines
 from metapipeline.platform.unused import GENERATED_EXPOSURE_PREFIX, UnusedModel
 from metapipeline.unpickling import collector_paused
 
@@ -975,6 +976,10 @@ def _opens_with_a_list(text: str) -> bool:
 
 # -- pull request text ---------------------------------------------------------------------------------
 
+# Shares of the 65,536 characters GitHub takes in a pull request body (the rest: text and markers).
+TABLE_CHARS = 30_000
+DIAGRAM_CHARS = 12_000  # GitHub draws no Mermaid diagram past 50,000 characters; people stop earlier
+CHANGES_CHARS = 12_000
 KEEP_HELP = """\
 ### Keeping a model
 
@@ -1052,13 +1057,19 @@ def removal_pr_text(
         run_time = f"{info.run_time_s:.1f} s" if info.run_time_s is not None else "n/a"
         cells = [model.name, model.owner or "unknown", last_run, run_time, model.why]
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    rows = fit_lines(rows, TABLE_CHARS, lambda n: f"| ... and {n} more: see Files changed | | | | |")
+    diagram = _mermaid(manifest, [m.unique_id for m in models])
+    if len(diagram) > DIAGRAM_CHARS:
+        diagram = f"_{count} models and their neighbours are too many to draw here._"
     parts = [
         f"metapipeline found {count} dbt model{'s' if count != 1 else ''} with no path to any live consumer "
         "(an active Mode report, a hand-written exposure or a protected model).",
         "\n".join([header, *rows]),
-        "### Removed models and their neighbours\n\n" + _mermaid(manifest, [m.unique_id for m in models]),
+        "### Removed models and their neighbours\n\n" + diagram,
     ]
     if change and change.summary:
-        parts.append("### Changes\n\n" + "\n".join(f"- {_cell(line)}" for line in change.summary))
+        lines = [f"- {_cell(line)}" for line in change.summary]
+        lines = fit_lines(lines, CHANGES_CHARS, lambda n: f"- ... and {n} more: see Files changed")
+        parts.append("### Changes\n\n" + "\n".join(lines))
     parts.append(KEEP_HELP)
     return title, "\n\n".join(parts)

@@ -377,7 +377,8 @@ def exposures_pr_text(changes: Sequence[Mapping[str, Any]], path: str = GENERATE
             f"metapipeline keeps `{path}` in line with the Mode reports that read this dbt project: one "
             "exposure per active report, named after its token, listing the models, seeds, snapshots and "
             "sources its queries read. Archived and deleted reports lose theirs.",
-            markdown_table(["exposure", "change", "Mode report", "depends on"], rows)
+            # GitHub takes 65,536 characters: a first sync of thousands of reports lists what fits.
+            markdown_table(["exposure", "change", "Mode report", "depends on"], rows, max_chars=50_000)
             if rows
             else "Only usage figures (last run, views) changed.",
             "Maturity: `high` when scheduled or run in the last 30 days with 250+ views; `medium` when run "

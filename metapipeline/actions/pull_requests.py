@@ -51,6 +51,8 @@ Action = Literal["opened", "updated", "unchanged", "skipped_closed", "skipped_ed
 
 MARKER = "<!-- metapipeline:change-set {} -->"
 TRAILER = "Metapipeline-Change: {}"
+BODY_LIMIT = 65_536  # characters GitHub takes in a pull request body (422 past it)
+_CUT_NOTE = "\n_The rest is cut: GitHub takes at most 65,536 characters here._\n"
 _MARKER_RE = re.compile(r"<!-- metapipeline:change-set ([0-9a-f]{64}) -->")
 ATTEMPTS = 4  # tries of a whole publish (or download) when GitHub hiccups
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -169,7 +171,8 @@ def _publish_once(
 ) -> PublishResult:
     diff_text = change.diff()
     content_hash = change.content_hash()
-    full_body = f"{body}\n\n{MARKER.format(content_hash)}\n"
+    hidden_marker = f"\n\n{MARKER.format(content_hash)}\n"
+    full_body = _cut_to(BODY_LIMIT - len(hidden_marker), body) + hidden_marker
     open_pull, closed_recently = _existing(repo, branch, default, now, respect_closed_days)
 
     would: Action
@@ -206,6 +209,15 @@ def _publish_once(
         _add_missing_labels(open_pull, labels)
         would = "opened" if "opened" in tried else "updated"
     return PublishResult(would, url, diff_text, full_body)
+
+
+def _cut_to(limit: int, body: str) -> str:
+    """`body` within `limit` characters: the PR texts keep to their budgets, and this is the last
+    guard, since GitHub refuses the whole request past its limit."""
+    if len(body) <= limit:
+        return body
+    kept = body[: limit - len(_CUT_NOTE)]
+    return kept[: kept.rfind("\n") + 1] + _CUT_NOTE
 
 
 def _add_missing_labels(pull: PullRequest, labels: Sequence[str]) -> None:

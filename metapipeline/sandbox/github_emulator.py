@@ -83,6 +83,15 @@ def _invalid(*errors: dict[str, Any]) -> GitHubError:
     return GitHubError(422, "Validation Failed", list(errors))
 
 
+BODY_LIMIT = 65_536  # characters GitHub takes in an issue, pull request or comment body
+
+
+def _check_body(resource: str, body: Any) -> None:
+    if isinstance(body, str) and len(body) > BODY_LIMIT:
+        message = f"body is too long (maximum is {BODY_LIMIT} characters)"
+        raise _invalid({"resource": resource, "code": "custom", "field": "body", "message": message})
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -1191,6 +1200,7 @@ class GitHubEmulator(Emulator):
         if head_sha is None:
             raise _invalid({"resource": "PullRequest", "field": "head", "code": "invalid"})
         self._check_no_open_duplicate(head_ref, base_ref)
+        _check_body("Issue", data.get("body"))
         if self.git.commit_count(base_sha, head_sha) == 0:
             raise _invalid(
                 {
@@ -1231,6 +1241,7 @@ class GitHubEmulator(Emulator):
     def _edit_pull(self, request: Request, urls: _Urls) -> Response:
         pull = self._pull(request.params["number"])
         data = _json_object(request)
+        _check_body("Issue", data.get("body"))
         if isinstance(data.get("base"), str) and data["base"] != pull["base_ref"]:
             if self.git.ref_sha(self._branch_ref(data["base"])) is None:
                 raise _invalid({"resource": "PullRequest", "field": "base", "code": "invalid"})
@@ -1243,6 +1254,7 @@ class GitHubEmulator(Emulator):
 
     def _apply_issue_edit(self, pull: dict[str, Any], data: dict[str, Any]) -> None:
         """The edits pull requests share with issues: title, body, state and labels."""
+        _check_body("Issue", data.get("body"))  # before any edit: a refused request changes nothing
         if isinstance(data.get("title"), str):
             pull["title"] = data["title"]
         if "body" in data:
@@ -1421,6 +1433,7 @@ class GitHubEmulator(Emulator):
         body = _json_object(request).get("body")
         if not isinstance(body, str) or not body:
             raise _invalid({"resource": "IssueComment", "code": "missing_field", "field": "body"})
+        _check_body("IssueComment", body)
         return body
 
     def _list_comments(self, request: Request, urls: _Urls) -> Response:

@@ -469,3 +469,21 @@ def has_entries_by_full_load(text: str) -> bool:
     if isinstance(doc, dict):
         return any(value for key, value in doc.items() if key != "version")
     return doc is not None
+
+
+def test_a_removal_of_thousands_of_models_fits_a_pull_request_body():
+    names = [f"stg_source_{i:04d}__table" for i in range(3_000)]
+    models = [UnusedModel(f"model.shop.{n}", n, f"models/{n}.sql", "Data Platform Team", ()) for n in names]
+    manifest = manifest_of(*(model_node(n, f"models/{n}.sql") for n in names))
+    change = ChangeSet(
+        files={f"models/{n}.sql": None for n in names},
+        summary=[f"delete models/{n}.sql (the {n} model)" for n in names],
+    )
+    title, body = removal_pr_text(models, {}, manifest, change=change)
+    assert title == "Remove 3000 unused dbt models"
+    assert len(body) < 60_000  # GitHub takes 65,536 with our marker
+    rows = [line for line in body.splitlines() if line.startswith("| stg")]
+    assert 100 < len(rows) < 3_000 and f"| ... and {3_000 - len(rows)} more: see Files changed |" in body
+    assert "too many to draw here" in body and "```mermaid" not in body
+    assert "more: see Files changed" in body.split("### Changes")[1]
+    assert "### Keeping a model" in body

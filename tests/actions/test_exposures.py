@@ -192,3 +192,21 @@ def test_the_pull_request_text_shows_hostile_titles_as_text(sample_manifest):
     (row,) = [line for line in body.splitlines() if "feedc0ffee01" in line]
     assert len(re.split(r"(?<!\\)\|", row)) == 6  # four cells: the title's pipes are escaped
     assert "<script>" not in body and "\n# " not in body
+
+
+def test_a_first_sync_of_thousands_of_reports_fits_a_pull_request_body():
+    changes = [
+        {
+            "exposure": f"mode_{i:012x}",
+            "change": "add",
+            "label": f"Weekly report {i}",
+            "depends_on": ["fct_orders"],
+        }
+        for i in range(20_000)
+    ]
+    title, body = exposures_pr_text(changes)
+    assert title == "Sync dbt exposures with Mode (20000 added)"
+    assert len(body) < 60_000
+    shown = [line for line in body.splitlines() if line.startswith("| mode\\_")]
+    assert 100 < len(shown) < 20_000 and f"| ... and {20_000 - len(shown)} more |" in body
+    assert body.rstrip().endswith("never touched.")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import github
 import pytest
-from github import Auth
+from github import Auth, GithubException
 from github.Repository import Repository
 
 from metapipeline.actions import dbt_changes, exposures
@@ -76,14 +76,9 @@ def change_set(repo_dir: Path, note: str = "retired") -> ChangeSet:
 
 def run(repo: Repository, change: ChangeSet, **options) -> object:
     options.setdefault("dry_run", False)
+    options.setdefault("body", "Why.")
     return publish(
-        repo,
-        change,
-        branch=BRANCH,
-        title="Remove unused models",
-        body="Why.",
-        labels=["metapipeline"],
-        **options,
+        repo, change, branch=BRANCH, title="Remove unused models", labels=["metapipeline"], **options
     )
 
 
@@ -202,3 +197,25 @@ def test_inputs_fingerprint_changes_with_any_input_or_the_planning_code():
     assert same != inputs_fingerprint("sha1", manifest, ("model.a",), code=[exposures])
     # Parts are digested one by one: moving a value from one part to the next is another input.
     assert inputs_fingerprint("ab", "c") != inputs_fingerprint("a", "bc")
+
+
+def test_a_body_past_githubs_limit_is_cut_and_the_pull_still_opens_once(repo, repo_dir):
+    long_body = "\n".join(f"| model_{i:05d} | owner | never |" for i in range(5_000))  # ~150,000 characters
+    change = change_set(repo_dir)
+    opened = run(repo, change, body=long_body)
+    body = repo.get_pull(1).body
+    assert opened.action == "opened" and len(body) <= 65_536
+    assert body.startswith("| model_00000 |") and "GitHub takes at most 65,536 characters" in body
+    assert change.content_hash() in body  # the marker survives the cut: a re-run is recognised
+    assert run(repo, change, body=long_body).action == "unchanged"
+
+
+def test_the_emulator_refuses_a_body_past_githubs_limit_as_github_does(repo, repo_dir):
+    run(repo, change_set(repo_dir))
+    pull = repo.get_pull(1)
+    with pytest.raises(GithubException) as refused:
+        pull.edit(title="changed", body="x" * 65_537)
+    assert refused.value.status == 422 and "body is too long (maximum is 65536 characters)" in str(
+        refused.value
+    )
+    assert repo.get_pull(1).title == "Remove unused models"  # a refused edit changes nothing
