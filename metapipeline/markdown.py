@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 # Bidirectional controls reorder how the rest of a line displays; a lone surrogate has no UTF-8 form.
@@ -29,27 +29,27 @@ def table(
     rows = list(rows)
     if not rows:
         return "_none_"
-    shown = rows if limit is None else rows[:limit]
-    lines = [f"| {' | '.join(escape(cell) for cell in row)} |" for row in shown]
-    more = len(rows) - len(shown)
-    lines = fit_lines(lines, max_chars, lambda n: f"| ... and {n + more} more |{' |' * (len(headers) - 1)}")
-    if more and len(lines) == len(shown):
-        lines.append(f"| ... and {more} more |{' |' * (len(headers) - 1)}")
+    lines = [f"| {' | '.join(escape(cell) for cell in row)} |" for row in rows[:limit]]
+    lines = lines[: fitting(lines, max_chars)]
+    if len(lines) < len(rows):
+        lines.append(f"| ... and {len(rows) - len(lines)} more |{' |' * (len(headers) - 1)}")
     return "\n".join([f"| {' | '.join(headers)} |", f"|{'---|' * len(headers)}", *lines])
 
 
-def fit_lines(lines: Sequence[str], max_chars: int | None, more: Callable[[int], str]) -> list[str]:
-    """The first `lines` that fit in `max_chars` (newlines counted), then `more(left out)`.
+MORE_LINE_ROOM = 100  # characters kept for the line that says how many more were left out
+
+
+def fitting(lines: Sequence[str], max_chars: int | None) -> int:
+    """How many of `lines` fit in `max_chars` (newlines counted): all of them, or as many as leave
+    room for a line saying how many more there are.
 
     GitHub refuses a pull request body over 65,536 characters: a list of a thousand models has to
     stop somewhere, and say so."""
     if max_chars is None or sum(len(line) + 1 for line in lines) <= max_chars:
-        return list(lines)
-    budget = max_chars - len(more(len(lines))) - 1
-    kept: list[str] = []
-    for line in lines:
+        return len(lines)
+    budget = max_chars - MORE_LINE_ROOM
+    for count, line in enumerate(lines):
         budget -= len(line) + 1
         if budget < 0:
-            break
-        kept.append(line)
-    return [*kept, more(len(lines) - len(kept))]
+            return count
+    return len(lines)

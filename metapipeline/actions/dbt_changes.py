@@ -60,7 +60,7 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from metapipeline.dbt.manifest import ManifestError, check_manifest
 from metapipeline.markdown import escape as md_escape
-from metapipeline.markdown import fit_lines
+from metapipeline.markdown import fitting
 from metapipeline.platform.unused import GENERATED_EXPOSURE_PREFIX, UnusedModel
 from metapipeline.unpickling import collector_paused
 
@@ -1057,7 +1057,8 @@ def removal_pr_text(
         run_time = f"{info.run_time_s:.1f} s" if info.run_time_s is not None else "n/a"
         cells = [model.name, model.owner or "unknown", last_run, run_time, model.why]
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    rows = fit_lines(rows, TABLE_CHARS, lambda n: f"| ... and {n} more: see Files changed | | | | |")
+    if (shown := fitting(rows, TABLE_CHARS)) < len(rows):
+        rows = [*rows[:shown], f"| ... and {len(rows) - shown} more: see Files changed | | | | |"]
     diagram = _mermaid(manifest, [m.unique_id for m in models])
     if len(diagram) > DIAGRAM_CHARS:
         diagram = f"_{count} models and their neighbours are too many to draw here._"
@@ -1069,7 +1070,8 @@ def removal_pr_text(
     ]
     if change and change.summary:
         lines = [f"- {_cell(line)}" for line in change.summary]
-        lines = fit_lines(lines, CHANGES_CHARS, lambda n: f"- ... and {n} more: see Files changed")
+        if (shown := fitting(lines, CHANGES_CHARS)) < len(lines):
+            lines = [*lines[:shown], f"- ... and {len(lines) - shown} more: see Files changed"]
         parts.append("### Changes\n\n" + "\n".join(lines))
     parts.append(KEEP_HELP)
     return title, "\n\n".join(parts)
