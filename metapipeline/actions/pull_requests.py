@@ -177,8 +177,7 @@ def _publish_once(
 
     would: Action
     if open_pull is not None:
-        marker = _MARKER_RE.search(open_pull.body or "")
-        if marker and marker.group(1) == content_hash:
+        if _carries(open_pull, content_hash):
             would = "unchanged"
         elif not _ours(repo, branch):
             would = "skipped_edited"
@@ -364,11 +363,13 @@ def unchanged_pull_request(repo: Repository, branch: str, content_hash: str) -> 
         f"listing the pull requests of {branch}",
         lambda: list(repo.get_pulls(state="open", head=head, base=repo.default_branch)),
     )
-    for pull in pulls:
-        marker = _MARKER_RE.search(pull.body or "")
-        if marker and marker.group(1) == content_hash:
-            return pull.html_url
-    return None
+    return next((pull.html_url for pull in pulls if _carries(pull, content_hash)), None)
+
+
+def _carries(pull: PullRequest, content_hash: str) -> bool:
+    """Whether the pull request's hidden marker names the change set `content_hash`."""
+    marker = _MARKER_RE.search(pull.body or "")
+    return marker is not None and marker.group(1) == content_hash
 
 
 def inputs_fingerprint(*inputs: object, code: Iterable[ModuleType] = ()) -> str:

@@ -98,9 +98,9 @@ def removal_pull_request(
     # (a report archived "in this run" is just archived the next day) without changing the plan.
     # Nor does it read the manifest's metadata beyond the project name (each parse stamps its time).
     removed = sorted((m.unique_id, m.path) for m in unused.candidates)
-    project = (manifest.get("metadata") or {}).get("project_name")
+    project_name = (manifest.get("metadata") or {}).get("project_name")
     parsed = {key: value for key, value in manifest.items() if key != "metadata"}
-    inputs = inputs_fingerprint(head, github.project_dir, project, parsed, removed, code=[dbt_changes])
+    inputs = inputs_fingerprint(head, github.project_dir, project_name, parsed, removed, code=[dbt_changes])
     with closing(ledger.open()) as store:
         known = store.published_change(repo.full_name, config.branch)
     if not config.dry_run and known is not None and known.inputs == inputs:

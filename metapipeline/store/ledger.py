@@ -1,9 +1,10 @@
 """The ledger: metapipeline's memory, in SQLite (default) or PostgreSQL.
 
-It records every action taken on a Mode report (or only planned, in a dry run) and caches what
-incremental ingestion needs to skip unchanged reports and recently read report owners, and the SQL-lineage reference extractions
-so that a run parses only SQL it has not seen, and what each pull request was planned from, so
-that a run with the same inputs need not plan it again. Plain data goes in and out: `Action`,
+It records every action taken on a Mode report (or only planned, in a dry run). It caches what
+incremental ingestion needs to skip unchanged reports and recently read report owners, the
+SQL-lineage reference extractions so that a run parses only SQL it has not seen, and what each
+pull request was planned from, so that a run with the same inputs need not plan it again.
+Plain data goes in and out: `Action`,
 `CachedReport` and `Extraction` records (the last stored as JSON), timezone-aware UTC datetimes.
 The schema is versioned; `Ledger` migrates it on open and refuses a database written by a newer
 metapipeline.
