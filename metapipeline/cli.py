@@ -168,11 +168,16 @@ def _run_sandbox(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    from metapipeline.orchestration.demo import quiet_libraries, run_demo
+
+    quiet_libraries()  # before the job's libraries are imported and the notebook's kernel starts
     with _start_sandbox(args) as sandbox:
         os.environ.update(sandbox.env())
-        from metapipeline.orchestration.demo import run_demo
-
-        return run_demo(sandbox_dir=args.data_dir)
+        exit_code, summary = run_demo(sandbox_dir=args.data_dir, sandbox_env=sandbox.env())
+    # Once the run has ended and the sandbox has stopped: nothing prints among the summary.
+    sys.stderr.flush()
+    print(f"\n{summary}", flush=True)
+    return exit_code
 
 
 def _run_dev(args: argparse.Namespace) -> int:

@@ -14,21 +14,27 @@ def platform_summary(
 ) -> dict[str, Any]:
     mode_counts = snapshot.counts()
     dbt_counts = count_resources(manifest)
-    return {
+    summary: dict[str, Any] = {
         "mode workspace": snapshot.workspace,
         "mode snapshot complete": snapshot.complete,
         "spaces": mode_counts["spaces"],
         "reports": mode_counts["reports"],
-        "archived reports": mode_counts["archived_reports"],
+        # Two different counts: what the snapshot found archived, and what this run archived.
+        "reports archived before this run": mode_counts["archived_reports"],
         "queries": mode_counts["queries"],
         "definitions": mode_counts["definitions"],
         "mode requests": snapshot.requests_sent,
         "reports reused from the last run": snapshot.reports_reused,
-        "reports archived": lifecycle.count("archive"),
-        "reports deleted": lifecycle.count("delete"),
+        "reports archived by this run": lifecycle.count("archive"),
+        "reports deleted by this run": lifecycle.count("delete"),
         "dbt models": dbt_counts.get("model", 0),
         "dbt sources": dbt_counts.get("source", 0),
         "dbt seeds": dbt_counts.get("seed", 0),
         "dbt snapshots": dbt_counts.get("snapshot", 0),
         "dbt exposures": dbt_counts.get("exposure", 0),
     }
+    if lifecycle.dry_run:
+        summary["mode dry run"] = (
+            "Mode untouched: the reports counted as archived or deleted by this run would be"
+        )
+    return summary

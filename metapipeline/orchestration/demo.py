@@ -1,23 +1,151 @@
-"""`make demo`: one real Dagster run of the metapipeline job, stored in DAGSTER_HOME, then a summary."""
+"""`make demo`: one real Dagster run of the metapipeline job, stored in DAGSTER_HOME, then a summary.
+
+Dagster's INFO lines show progress while the run goes; the summary is printed once it has ended
+and the sandbox has stopped (see `_run_demo` in metapipeline/cli.py), so nothing lands among it."""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import sys
 import time
+import warnings
+from collections.abc import Mapping, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, NotebookMetadataValue, execute_job, reconstructable
+from dagster import BetaWarning, DagsterEventType, DagsterInstance, NotebookMetadataValue
 
 from metapipeline.dbt.run_history import read_invocations
-from metapipeline.definitions import metapipeline_job
 from metapipeline.store.ledger import Ledger, database_url
 
 DEMO_RUN_CONFIG: dict[str, Any] = {
     "execution": {"config": {"in_process": {}}},
     "loggers": {"console": {"config": {"log_level": "INFO"}}},  # progress, not Dagster's debug events
 }
+
+REPO = Path(__file__).resolve().parents[2]
+# What `make demo` uses and `make clean` removes.
+DEFAULT_SANDBOX_DIR, DEFAULT_DAGSTER_HOME = REPO / ".sandbox", REPO / ".dagster_home"
+REMOVAL_BRANCH = "metapipeline/remove-unused-models"
+
+# Known-harmless warnings from the libraries the notebook op drives, silenced for the demo only
+# (a deployment keeps them in its logs). Each: the start of the message, and its category.
+#  - dagstermill as a whole is beta: importing it, defining and running its op, its IO manager
+#    and the context it builds in the notebook's kernel each say so, once per process.
+#  - Dagster's job context ends by running `loop.shutdown_asyncgens()` on a fresh event loop; in
+#    the kernel (dagstermill rebuilds the context there) a loop is already running, so that call
+#    raises before it awaits the coroutine Dagster just made, which then warns when collected
+#    (dagster/_core/execution/context_creation_job.py, the `finally` of its context manager).
+#  - dagstermill's output-notebook IO manager still calls a method Dagster deprecated.
+_DAGSTERMILL_BETA = [
+    ("Class", "Manager"),
+    ("Class", "DagstermillExecutionContext"),
+    ("Class", "ConfigurableLocalOutputNotebookIOManager"),
+    ("Function", "define_dagstermill_op"),
+    ("Function", "execute_notebook"),
+    ("Function", "get_papermill_parameters"),
+    ("Function", "replace_parameters"),
+]
+HARMLESS_WARNINGS: tuple[tuple[str, type[Warning]], ...] = (
+    *((f"{kind} `{name}` is currently in beta", BetaWarning) for kind, name in _DAGSTERMILL_BETA),
+    ("coroutine 'BaseEventLoop.shutdown_asyncgens' was never awaited", RuntimeWarning),
+    ("`OutputContext.get_run_scoped_output_identifier` is deprecated", UserWarning),
+)
+
+
+def quiet_libraries() -> None:
+    """Before anything is imported or started: the demo's output is Dagster's progress and the summary.
+
+    - the warnings above, here and in the notebook's kernel, a process of its own that inherits
+      PYTHONWARNINGS (which may name only built-in categories: BetaWarning is a Warning);
+    - papermill's cell-by-cell progress bar: dagstermill calls papermill with its default
+      `progress_bar=True` and no way to pass False, and tqdm takes defaults from TQDM_* variables
+      when it is imported;
+    - papermill echoes the kernel's stderr (there, Dagster's INFO lines from inside the notebook)
+      through Python's last-resort handler, one blank line after each: print them as they are."""
+    options = []
+    for message, category in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=re.escape(message), category=category)
+        builtin = next(c for c in category.__mro__ if c.__module__ == "builtins")
+        options.append(f"ignore:{message}:{builtin.__name__}")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), *options]))
+    os.environ["TQDM_DISABLE"] = "1"
+    kernel_output = logging.StreamHandler(sys.stderr)
+    kernel_output.setLevel(logging.WARNING)  # what the last-resort handler showed: the kernel's stderr
+    kernel_output.addFilter(_without_trailing_newline)
+    papermill = logging.getLogger("papermill")
+    papermill.addHandler(kernel_output)
+    papermill.propagate = False
+
+
+def _without_trailing_newline(record: logging.LogRecord) -> bool:
+    record.msg, record.args = record.getMessage().rstrip("\n"), None
+    return bool(record.msg)
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What `format_summary` prints: plain data, gathered from the run by `run_demo`."""
+
+    run_id: str
+    seconds: float
+    summary: Mapping[str, Any]  # the `summarize` op's output
+    actions: Sequence[tuple[str, str, str, str]]  # (action, report token, report name, reason)
+    files: Mapping[str, Path | None]  # label -> path, the pull requests' body.md and change.diff among them
+    sandbox_urls: Mapping[str, str]  # emulator -> the base URL it served on
+    sandbox_dir: Path
+    dagster_home: Path
+    ledger: str = ""  # the ledger's URL when it is kept outside DAGSTER_HOME
+    failures: Sequence[str] = ()
+
+
+def format_summary(demo: DemoSummary) -> str:
+    """The lines `metapipeline demo` ends with."""
+    outcome = f"failed after {demo.seconds:.1f} s" if demo.failures else f"succeeded in {demo.seconds:.1f} s"
+    repository = demo.sandbox_dir / "github" / "analytics.git"
+    files: dict[str, object] = {
+        **demo.files,
+        "github repository": repository,
+        "dagster home": demo.dagster_home,
+    }
+    if demo.ledger:
+        files["ledger"] = demo.ledger
+    width = max(len(label) for label in [*demo.summary, *files, *demo.sandbox_urls])
+    lines = [f"metapipeline demo: run {demo.run_id} {outcome}", *(f"  {f}" for f in demo.failures)]
+    lines += [f"  {key:<{width}}  {value}" for key, value in demo.summary.items()]
+    if demo.actions:
+        lines.append("What this run did in Mode:")
+        lines += [f"  {action:>8} {token}  {name}: {reason}" for action, token, name, reason in demo.actions]
+    lines.append("Files (they stay after the demo):")
+    lines += [f"  {label:<{width}}  {path}" for label, path in files.items() if path is not None]
+    if demo.sandbox_urls:
+        lines.append(
+            "The sandbox stopped with the demo: its URLs, the links above among them, no longer answer"
+        )
+        lines += [f"  {name:<{width}}  {url}" for name, url in demo.sandbox_urls.items()]
+    lines.append(f"A pull request's change: git -C {repository} diff main {REMOVAL_BRANCH}")
+    if _is(demo.sandbox_dir, DEFAULT_SANDBOX_DIR) and _is(demo.dagster_home, DEFAULT_DAGSTER_HOME):
+        lines.append("See the run in the UI: make dev (a new sandbox, on new ports)")
+        start_over = "Start over: make clean && make demo"
+    else:
+        lines.append(
+            f"See the run in the UI: DAGSTER_HOME={demo.dagster_home} metapipeline dev --data-dir {demo.sandbox_dir}"
+        )
+        start_over = (
+            f"Start over: rm -rf {demo.sandbox_dir} {demo.dagster_home}, then the same command "
+            "(`make demo`'s own directories: make clean && make demo)"
+        )
+    if demo.ledger:
+        start_over += "; the ledger, outside DAGSTER_HOME, remembers this run: clear it too"
+    return "\n".join([*lines, start_over])
+
+
+def _is(path: Path, other: Path) -> bool:
+    return path.resolve() == other.resolve()
 
 
 def _executed_notebook(instance: DagsterInstance, run_id: str) -> Path | None:
@@ -37,41 +165,60 @@ def load_run_history() -> int:
         return store.record_node_runs(run for found in read_invocations(location) for run in found.runs)
 
 
-def run_demo(sandbox_dir: Path) -> int:
+SANDBOX_URLS = {"mode": "MODE_HOST", "github": "GITHUB_API_URL", "slack": "SLACK_API_URL"}
+
+
+def run_demo(sandbox_dir: Path, sandbox_env: Mapping[str, str]) -> tuple[int, str]:
+    """Run the job on the running sandbox; return the exit code and the summary to print once it stopped."""
+    from dagster import execute_job, reconstructable
+    from sqlalchemy.engine import make_url
+
+    from metapipeline.definitions import metapipeline_job
+
     instance = DagsterInstance.get()
-    print(f"dbt run history: {load_run_history()} new node runs in the ledger")
+    print(f"dbt run history: {load_run_history()} new node runs in the ledger", flush=True)
     started = time.monotonic()
     with execute_job(
         reconstructable(metapipeline_job), instance=instance, run_config=DEMO_RUN_CONFIG
     ) as result:
-        elapsed = time.monotonic() - started
+        seconds = time.monotonic() - started
+        storage = Path(instance.storage_directory()) / result.run_id
+        sandbox_dir = sandbox_dir.resolve()
+        urls = {name: sandbox_env[key] for name, key in SANDBOX_URLS.items() if key in sandbox_env}
+        home = Path(instance.root_directory).resolve()
+        ledger = make_url(database_url())
+        inside = ledger.get_backend_name() == "sqlite" and Path(ledger.database or "").is_relative_to(home)
+        kept_elsewhere = "" if inside else ledger.render_as_string(hide_password=True)
+        common: dict[str, Any] = {
+            "run_id": result.run_id,
+            "seconds": seconds,
+            "sandbox_urls": urls,
+            "sandbox_dir": sandbox_dir,
+            "dagster_home": home,
+            "ledger": kept_elsewhere,
+        }
         if not result.success:
             failures = [e.message or e.event_type_value for e in result.all_events if e.is_failure]
-            print("The metapipeline run failed:\n  " + "\n  ".join(failures))
-            return 1
-        summary = result.output_for_node("summarize")
-        print()
-        print(f"metapipeline demo: run {result.run_id} succeeded in {elapsed:.1f} s")
-        width = max(len(key) for key in summary)
-        for key, value in summary.items():
-            print(f"  {key:<{width}}  {value}")
+            demo = DemoSummary(summary={}, actions=(), files={}, failures=failures, **common)
+            return 1, format_summary(demo)
         lifecycle = result.output_for_node("mode", "lifecycle")
-        for action in lifecycle.done:
-            print(f"  {action.action:>8} {action.report_token}  {action.report_name}: {action.reason}")
-        storage = Path(instance.storage_directory()) / result.run_id
-        slack = sandbox_dir.resolve() / "slack"
-        paths = {
-            "plan": storage / "plan" / "plan.md",
+        slack = sandbox_dir / "slack"
+        files: dict[str, Path | None] = {"plan": storage / "plan" / "plan.md"}
+        for kind in ("removal", "exposures"):  # written by the github ops, real runs and dry runs alike
+            for name, label in (("body.md", "body"), ("change.diff", "diff")):
+                if (path := storage / "pull_requests" / kind / name).exists():
+                    files[f"{kind} pull request {label}"] = path
+        files |= {
             "platform graph": storage / "platform" / "platform.graphml",
             "executed notebook": _executed_notebook(instance, result.run_id),
-            "slack messages": slack / "messages.jsonl",
             **{f"chart ({Path(chart).stem})": Path(chart) for chart in result.output_for_node("report")},
+            "slack messages": slack / "messages.jsonl",
             "slack uploads": slack / "files",
-            "github repository": sandbox_dir.resolve() / "github" / "analytics.git",
         }
-        for name, path in paths.items():
-            print(f"  {name:<{width}}  {path}")
-        print(f"  {'dagster home':<{width}}  {instance.root_directory}")
-        print("See the run in the UI with `make dev`; a PR's change with")
-        print(f"  git -C {paths['github repository']} diff main metapipeline/remove-unused-models")
-    return 0
+        demo = DemoSummary(
+            summary=result.output_for_node("summarize"),
+            actions=[(a.action, a.report_token, a.report_name, a.reason) for a in lifecycle.done],
+            files=files,
+            **common,
+        )
+    return 0, format_summary(demo)

@@ -180,11 +180,12 @@ def _published(
 ) -> Output[PullRequestOutcome]:
     metadata: dict[str, Any] = {"changes": MetadataValue.md("\n".join(f"- {s}" for s in change.summary))}
     if result.action == "dry_run":
+        metadata["would"] = MetadataValue.text(result.would or "")
+    if result.body:  # proposed, or would be in a dry run: the text is the run's to keep either way
         directory = run_artifacts(context, f"pull_requests/{name}")
         (directory / "change.diff").write_text(result.diff_text)
         (directory / "body.md").write_text(result.body)
         metadata |= {
-            "would": MetadataValue.text(result.would or ""),
             "diff": MetadataValue.path(str(directory / "change.diff")),
             "body": MetadataValue.path(str(directory / "body.md")),
         }

@@ -62,12 +62,13 @@ def test_job_archives_stale_reports_then_deletes_them_after_the_grace_period(tmp
                 expected["workspace"]["reports"],
                 expected["workspace"]["queries"],
             )
-            assert first["archived reports"] == len(expected["workspace"]["archived_by_people"])
+            archived_by_people = expected["workspace"]["archived_by_people"]
+            assert first["reports archived before this run"] == len(archived_by_people)
             assert (first["dbt models"], first["dbt exposures"]) == (43, 4)
-            assert first["reports archived"] == len(stale)
+            assert first["reports archived by this run"] == len(stale)
 
             second = _run_job(now + timedelta(days=1), instance)
-            assert (second["reports archived"], second["reports deleted"]) == (0, 0)
+            assert (second["reports archived by this run"], second["reports deleted by this run"]) == (0, 0)
             assert second["reports reused from the last run"] > 0
 
             env = sandbox.env()
@@ -79,7 +80,8 @@ def test_job_archives_stale_reports_then_deletes_them_after_the_grace_period(tmp
             )
             assert response.status_code == 200
             past_grace = _run_job(now + timedelta(days=31), instance)
-            assert (past_grace["reports archived"], past_grace["reports deleted"]) == (0, len(stale) - 1)
+            assert past_grace["reports archived by this run"] == 0
+            assert past_grace["reports deleted by this run"] == len(stale) - 1
 
 
 @pytest.mark.slow
@@ -103,7 +105,7 @@ def test_job_on_postgresql_under_the_multiprocess_executor(tmp_path, monkeypatch
                 assert result.success
                 summary = result.output_for_node("summarize")
                 steps = {e.step_key for e in result.all_node_events if e.is_step_success}
-            assert summary["reports archived"] == len(expected_outcomes()["stale_reports"])
+            assert summary["reports archived by this run"] == len(expected_outcomes()["stale_reports"])
             assert summary["unused models proposed"] == len(expected_outcomes()["unused_models"])
             assert "lineage.resolve_lineage_batch[batch_0]" in steps  # the dynamic fan-out ran
             assert "report.meta_analysis" in steps  # and the notebook, in its own process
