@@ -27,7 +27,8 @@ from networkx.algorithms.link_analysis.pagerank_alg import _pagerank_python
 
 from metapipeline.platform.centrality import betweenness_centrality, centrality_table
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+# The test corpora, kept in the repository with their provenance and license.
+CORPORA = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "corpora"
 TUVA = CORPORA / "dbt_manifests" / "tuva_manifest.json.gz"
 TARGET_BETWEENNESS_SPEEDUP = 50.0
 TARGET_FULL_TABLE_SECONDS = 30.0

@@ -32,7 +32,8 @@ from metapipeline.lineage.templates import TemplateError, render
 from metapipeline.mode.models import DataSource
 from metapipeline.sandbox.sample import materialize_workspace
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+# The test corpora, kept in the repository with their provenance and license.
+CORPORA = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "corpora"
 TARGET_COLD_VS_SQLGLOT = 0.8
 TARGET_WARM_VS_COLD = 20.0
 _TPC_HEADER = re.compile(r"^-{10,}\n-- TPC-(?:H|DS) \d+\n-{10,}\n", re.MULTILINE)

@@ -1,12 +1,13 @@
 """A loopback Mode REST API serving a workspace document (see `sample.materialize_workspace`).
 
-It answers the endpoints metapipeline uses with the shapes of real Mode responses
-(`../shared/reference/mode_api.md`): HAL `_links`/`_forms`, hrefs that say `/collections/`, blind
-`page`/`per_page` pagination, HTTP basic auth, the per-user rate limit with Retry-After, and Mode's
-`{"id", "message"}` error bodies. Archive, unarchive and delete persist in `data_dir/mode_state.json`
-as an overlay on the document, so a second run sees what the first one did; every such request that
-reached a report is also appended to `data_dir/mode_history.jsonl` (and `history`), so a test can
-tell a report archived twice from one archived once and asked again.
+It answers the endpoints metapipeline uses with the shapes of real Mode responses, as Mode's API
+reference describes them (tests/fixtures/corpora/mode_api_samples/ holds real ones): HAL
+`_links`/`_forms`, hrefs that say `/collections/`, blind `page`/`per_page` pagination, HTTP basic
+auth, the per-user rate limit with Retry-After, and Mode's `{"id", "message"}` error bodies.
+Archive, unarchive and delete persist in `data_dir/mode_state.json` as an overlay on the document,
+so a second run sees what the first one did; every such request that reached a report is also
+appended to `data_dir/mode_history.jsonl` (and `history`), so a test can tell a report archived
+twice from one archived once and asked again.
 """
 
 from __future__ import annotations

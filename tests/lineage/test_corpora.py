@@ -12,9 +12,12 @@ from metapipeline.dbt.manifest import read_manifests
 from metapipeline.dbt.relations import load_dbt_graph
 from metapipeline.lineage.resolve import QueryInput, resolve_many
 
+# Other people's data, kept in the repository with its provenance and license.
+CORPORA = Path(__file__).resolve().parents[1] / "fixtures" / "corpora"
 
-def test_flipside_models_compiled_sql_resolves_to_their_depends_on(corpora: Path) -> None:
-    [manifest] = read_manifests([corpora / "dbt_manifests" / "flipside_ethereum_v4_manifest.json.gz"])
+
+def test_flipside_models_compiled_sql_resolves_to_their_depends_on() -> None:
+    [manifest] = read_manifests([CORPORA / "dbt_manifests" / "flipside_ethereum_v4_manifest.json.gz"])
     index = load_dbt_graph([manifest]).relation_index()
     models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
     items = [QueryInput(m["compiled_sql"], {}, "snowflake", m["database"], m["schema"]) for m in models]
@@ -28,8 +31,8 @@ def test_flipside_models_compiled_sql_resolves_to_their_depends_on(corpora: Path
     assert not mismatches, f"{len(models) - len(mismatches)} of {len(models)} match"
 
 
-def test_dbt_metabase_native_cards_resolve_to_their_expected_exposures(corpora: Path) -> None:
-    fixtures = corpora / "dbt_metabase" / "tests" / "fixtures"
+def test_dbt_metabase_native_cards_resolve_to_their_expected_exposures() -> None:
+    fixtures = CORPORA / "dbt_metabase" / "tests" / "fixtures"
     [manifest] = read_manifests([fixtures / "manifest-v12.json"])
     index = load_dbt_graph([manifest]).relation_index()
     exposures = yaml.safe_load((fixtures / "mbql4" / "exposure" / "default" / "exposures.yml").read_text())

@@ -14,7 +14,8 @@ from metapipeline.mode.snapshot import take_snapshot
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.synthetic import synthetic_workspace
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "mode_api_samples"
+# Real Mode API responses, kept in the repository with their provenance (tests/fixtures/corpora/).
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "corpora" / "mode_api_samples"
 MODE_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 EXECUTIVE = "a0e4c1d7f2b9"
@@ -49,8 +50,6 @@ def _a_report_token(workspace, *, archived=False) -> str:
 def test_list_responses_carry_every_key_real_mode_sends(
     start_mode, mode_http, sample_workspace, sample_file, key, path
 ):
-    if not SAMPLES.exists():
-        pytest.fail(f"the real Mode samples are missing: {SAMPLES} (clone ../shared beside the repo)")
     real_items = _sample(sample_file)["_embedded"][key]
     http = mode_http(start_mode())
     response = http.get(path.format(report=_a_report_token(sample_workspace)))
