@@ -12,6 +12,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from metapipeline.run_files import MANIFEST, SNAPSHOT, dagster_home, newest
+
 DEFAULT_DATA_DIR = Path(".sandbox")
 
 
@@ -40,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         type=Path,
-        help="a dbt manifest (.json or .json.gz) to resolve tables to nodes (repeatable)",
+        help="a dbt manifest (.json or .json.gz) to resolve tables to nodes (repeatable; default: the "
+        "newest run's, when a run kept one; else tables only)",
     )
 
     plan = commands.add_parser(
@@ -67,15 +70,34 @@ def main(argv: list[str] | None = None) -> int:
 
 def _offline_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--manifest", action="append", required=True, type=Path, help="a dbt manifest.json(.gz) (repeatable)"
+        "--manifest",
+        action="append",
+        type=Path,
+        help="a dbt manifest.json(.gz) (repeatable; default: the newest run's, under $DAGSTER_HOME "
+        "or else ./.dagster_home)",
     )
     parser.add_argument(
         "--snapshot",
-        required=True,
         type=Path,
-        help="a saved Mode snapshot: mode/snapshot.json among a run's artifacts",
+        help="a saved Mode snapshot: mode/snapshot.json among a run's files (default: the newest run's)",
     )
     parser.add_argument("--as-of", type=_timestamp, help="judge staleness as of this ISO time (default: now)")
+
+
+def _newest_runs(relative: str, what: str) -> Path:
+    found = newest(relative)
+    if found is None:
+        raise SystemExit(
+            f"No {what} given and no run kept one under {dagster_home() / 'storage'}: "
+            f"run the job first (`make demo`), set DAGSTER_HOME to its instance, or pass the file."
+        )
+    print(f"# the newest run's {relative}: {found}", file=sys.stderr)
+    return found
+
+
+def _offline_files(args: argparse.Namespace) -> tuple[list[Path], Path]:
+    manifests = args.manifest or [_newest_runs(MANIFEST, "--manifest")]
+    return manifests, args.snapshot or _newest_runs(SNAPSHOT, "--snapshot")
 
 
 def _timestamp(text: str) -> datetime:
@@ -181,10 +203,11 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _run_dev(args: argparse.Namespace) -> int:
+    workspace = str(_workspace_file())
     with _start_sandbox(args) as sandbox:
         env = {**os.environ, **sandbox.env()}
         dagster = str(Path(sys.executable).parent / "dagster")  # the one installed beside us
-        command = [dagster, "dev", "-m", "metapipeline.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
+        command = [dagster, "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(args.port)]
         print(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it and the sandbox)", flush=True)
         # Started from a background shell we inherit SIGINT ignored, and dagster dev would then
         # ignore SIGTERM too (it copies SIGINT's handler): give the child default handling.
@@ -198,22 +221,35 @@ def _run_dev(args: argparse.Namespace) -> int:
             return process.wait()
 
 
+def _workspace_file() -> Path:
+    """The repository's workspace.yaml: the UI, its daemon and `dagster job backfill -w workspace.yaml`
+    must all know the code location by the one name it gives."""
+    workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
+    if not workspace.is_file():
+        raise SystemExit(f"metapipeline dev runs from a clone of the repository: no {workspace}")
+    return workspace
+
+
 def _run_plan(args: argparse.Namespace) -> int:
     from metapipeline.platform.cli import run_plan
 
-    return run_plan(args.manifest, args.snapshot, args.out, args.as_of)
+    return run_plan(*_offline_files(args), args.out, args.as_of)
 
 
 def _run_explain(args: argparse.Namespace) -> int:
     from metapipeline.platform.cli import run_explain
 
-    return run_explain(args.node, args.manifest, args.snapshot, args.as_of)
+    return run_explain(args.node, *_offline_files(args), args.as_of)
 
 
 def _run_refs(args: argparse.Namespace) -> int:
     from metapipeline.lineage.cli import run_refs
 
-    return run_refs(sys.stdin, sys.stdout, args.manifest)
+    manifests = args.manifest
+    if not manifests and (kept := newest(MANIFEST)) is not None:
+        print(f"# the newest run's {MANIFEST}: {kept}", file=sys.stderr)
+        manifests = [kept]
+    return run_refs(sys.stdin, sys.stdout, manifests)
 
 
 def _default_sigint() -> None:

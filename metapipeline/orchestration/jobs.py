@@ -1,10 +1,12 @@
 """The metapipeline job: the flow of the design, one nested graph per stage."""
 
 import os
+import shutil
 from typing import Any
 
 from dagster import (
     DefaultScheduleStatus,
+    Failure,
     MetadataValue,
     OpExecutionContext,
     Output,
@@ -15,10 +17,11 @@ from dagster import (
 )
 
 from metapipeline.actions.mode_lifecycle import LifecycleOutcome
-from metapipeline.dbt.manifest import count_resources
+from metapipeline.dbt.manifest import count_resources, read_manifest
 from metapipeline.lineage.workspace import WorkspaceLineage
 from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot
+from metapipeline.orchestration.artifacts import run_file
 from metapipeline.orchestration.github_graph import PullRequestOutcome, github
 from metapipeline.orchestration.lineage_graph import lineage
 from metapipeline.orchestration.mode_graph import mode
@@ -27,13 +30,24 @@ from metapipeline.orchestration.policies import SERVICE_RETRY, kind
 from metapipeline.orchestration.report_graph import report
 from metapipeline.orchestration.resources import DbtManifestResource
 from metapipeline.platform.unused import UnusedModels
+from metapipeline.run_files import MANIFEST
 from metapipeline.summary import platform_summary
 
 
 @op(tags=kind("dbt"), retry_policy=SERVICE_RETRY)
 def dbt_manifest(context: OpExecutionContext, dbt: DbtManifestResource) -> Output[dict]:
-    """Load the dbt manifest (parsing the project when no ready manifest is given)."""
-    manifest = dbt.load_manifest()
+    """Load the dbt manifest (parsing the project when no ready manifest is given), and keep a copy
+    among the run's files for `metapipeline plan/explain/refs` and for later questions."""
+    source = dbt.manifest_file()
+    suffix = ".gz" if source.suffix == ".gz" else ""
+    kept = run_file(context, MANIFEST + suffix)
+    try:
+        shutil.copyfile(source, kept)
+    except FileNotFoundError:
+        raise Failure(
+            f"dbt manifest not found at {source}: run `dbt parse` or fix DBT_MANIFEST_PATH"
+        ) from None
+    manifest = read_manifest(kept)
     counts = count_resources(manifest)
     context.log.info(f"dbt manifest: {counts}")
     return Output(manifest, metadata={kind: MetadataValue.int(n) for kind, n in counts.items()})
@@ -67,9 +81,17 @@ def summarize(
     return Output(summary, metadata={"summary": MetadataValue.md(table)})
 
 
+# Steps run one after another in the run's own process by default: the steps mostly wait on one
+# rate-limited service after another, and a process per step pays seconds of imports each (a UI
+# launch took 17 min on a busy machine). `multiprocess` (or a Kubernetes executor) stays one
+# Launchpad edit away.
+IN_PROCESS_BY_DEFAULT = {"execution": {"config": {"in_process": {}}}}
+
+
 @job(
     description="Daily clean-up of the dbt project and the Mode workspace: ingest, join, act, report.",
     tags={"metapipeline/job": "metapipeline"},
+    config=IN_PROCESS_BY_DEFAULT,
 )
 def metapipeline() -> None:
     manifest = dbt()

@@ -17,10 +17,11 @@ from metapipeline.dbt.manifest import mode_reports_behind_exposures
 from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
 from metapipeline.mode.snapshot_file import write_snapshot
-from metapipeline.orchestration.artifacts import run_artifacts
+from metapipeline.orchestration.artifacts import run_file
 from metapipeline.orchestration.policies import SERVICE_RETRY, kind
 from metapipeline.orchestration.resources import ClockResource, LedgerResource, ModeResource
 from metapipeline.platform.stale import ReportVerdict, StalePolicy, judge_reports
+from metapipeline.run_files import SNAPSHOT
 
 CREATOR_REFRESH = timedelta(days=7)  # how long a report owner's name and email are trusted
 
@@ -43,7 +44,7 @@ def mode_snapshot(
             store.forget_reports(client.workspace, set(cached) - {r.token for r in snapshot.reports})
     for problem in snapshot.failures:
         context.log.warning(f"could not read {problem.what}: {problem.error}")
-    saved = write_snapshot(snapshot, run_artifacts(context, "mode") / "snapshot.json")
+    saved = write_snapshot(snapshot, run_file(context, SNAPSHOT))
     metadata: dict[str, Any] = {name: MetadataValue.int(value) for name, value in snapshot.counts().items()}
     metadata["complete"] = MetadataValue.bool(snapshot.complete)
     metadata["snapshot file"] = MetadataValue.path(str(saved))  # `metapipeline plan --snapshot` reads it

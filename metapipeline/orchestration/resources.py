@@ -23,7 +23,6 @@ from dagstermill import ConfigurableLocalOutputNotebookIOManager
 from pydantic import Field
 
 from metapipeline.actions.slack import SlackPoster
-from metapipeline.dbt.manifest import read_manifest
 from metapipeline.mode.client import ModeClient
 from metapipeline.store.ledger import Ledger, database_url
 from metapipeline.unpickling import collector_paused
@@ -58,10 +57,11 @@ class DbtManifestResource(ConfigurableResource):
     project_dir: str | None = Field(default=None, description="Default: $DBT_PROJECT_DIR")
     manifest_path: str | None = Field(default=None, description="Default: $DBT_MANIFEST_PATH")
 
-    def load_manifest(self) -> dict[str, Any]:
+    def manifest_file(self) -> Path:
+        """The manifest to read: the ready one, or the one a fresh `dbt parse` writes."""
         manifest_path = self.manifest_path or os.environ.get("DBT_MANIFEST_PATH")
         if manifest_path:
-            return read_manifest(manifest_path)
+            return Path(manifest_path)
         project = self.project_dir or os.environ.get("DBT_PROJECT_DIR")
         if not project:
             raise Failure(
@@ -78,7 +78,7 @@ class DbtManifestResource(ConfigurableResource):
         invocation.wait()
         if not invocation.is_successful():
             raise Failure(f"`dbt parse` failed in {project_dir}; run it there to see why.")
-        return read_manifest(target_path / "manifest.json")
+        return target_path / "manifest.json"
 
 
 def _dbt_executable() -> str:

@@ -60,11 +60,11 @@ def test_launch_through_the_webserver_graphql_runs_the_job(tmp_path):
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
         run_id = client.submit_job_execution(
             "metapipeline",
-            repository_location_name="metapipeline.definitions",
+            repository_location_name="metapipeline",  # workspace.yaml's name, as everywhere else
             repository_name="__repository__",
         )  # no run config, like a click on Launch
         status = None
-        while time.monotonic() < deadline + 240:
+        while time.monotonic() < deadline + 420:
             status = client.get_run_status(run_id).value
             if status in {"SUCCESS", "FAILURE", "CANCELED"}:
                 break

@@ -19,10 +19,17 @@ from metapipeline.sandbox.sample import expected_outcomes
 
 REPO = Path(__file__).resolve().parents[2]
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+MULTIPROCESS = {"execution": {"config": {"multiprocess": {}}}}  # what a Launchpad user switches to
 
 
 def test_definitions_load_the_metapipeline_job():
     assert defs.resolve_job_def("metapipeline").name == "metapipeline"
+
+
+def test_a_launch_with_no_config_runs_in_process_and_multiprocess_stays_selectable():
+    execution = metapipeline_job().run_config_schema.config_type.fields["execution"]
+    assert execution.default_value == IN_PROCESS["execution"]
+    assert set(execution.config_type.fields["config"].config_type.fields) == {"in_process", "multiprocess"}
 
 
 @pytest.mark.slow
@@ -101,7 +108,9 @@ def test_job_on_postgresql_under_the_multiprocess_executor(tmp_path, monkeypatch
         overrides = {"storage": {"postgres": {"postgres_url": f"{server}/dagster_storage"}}}
         with instance_for_test(overrides=overrides) as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-            with execute_job(reconstructable(metapipeline_job), instance=instance) as result:  # multiprocess
+            with execute_job(
+                reconstructable(metapipeline_job), instance=instance, run_config=MULTIPROCESS
+            ) as result:
                 assert result.success
                 summary = result.output_for_node("summarize")
                 steps = {e.step_key for e in result.all_node_events if e.is_step_success}

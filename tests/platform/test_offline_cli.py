@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import shutil
 
 import pytest
 
 from metapipeline.cli import main
 from metapipeline.mode.snapshot_file import read_snapshot, write_snapshot
+from metapipeline.run_files import MANIFEST, SNAPSHOT
 from metapipeline.sandbox.sample import expected_outcomes
 
 EXPECTED = expected_outcomes()
@@ -65,3 +69,45 @@ def test_explain_shows_the_path_through_a_definition(inputs, capsys):
 def test_explain_an_unknown_node_suggests_close_ones(inputs, capsys):
     assert main(["explain", "model.freshcart.dim_store", *inputs]) == 1
     assert "did you mean model.freshcart.dim_stores" in capsys.readouterr().err
+
+
+def _keep_as_runs_files(inputs: list[str], storage, runs: dict[str, int]) -> None:
+    """Lay the inputs out as runs of the job keep them, each run's files dated `mtime`."""
+    manifest, snapshot = (inputs[inputs.index(flag) + 1] for flag in ("--manifest", "--snapshot"))
+    for run, mtime in runs.items():
+        for source, relative in ((manifest, MANIFEST), (snapshot, SNAPSHOT)):
+            kept = storage / run / relative
+            kept.parent.mkdir(parents=True)
+            shutil.copyfile(source, kept)
+            os.utime(kept, (mtime, mtime))
+
+
+def test_without_files_plan_and_explain_read_the_newest_runs(inputs, tmp_path, monkeypatch, capsys):
+    _keep_as_runs_files(inputs, tmp_path / "home" / "storage", {"older-run": 1_000, "newer-run": 2_000})
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    as_of = inputs[inputs.index("--as-of") :]
+    assert main(["plan", *as_of, "--out", str(tmp_path / "plan")]) == 0
+    said = capsys.readouterr().err
+    assert f"newer-run/{MANIFEST}" in said and f"newer-run/{SNAPSHOT}" in said and "older-run" not in said
+    planned = json.loads((tmp_path / "plan" / "plan.json").read_text())
+    assert sorted(c["unique_id"] for c in planned["unused_models"]) == sorted(EXPECTED["unused_models"])
+    assert main(["explain", "dim_stores", *as_of]) == 0
+    assert "model.freshcart.dim_stores" in capsys.readouterr().out
+
+
+def test_refs_resolves_to_nodes_with_the_newest_runs_manifest(inputs, tmp_path, monkeypatch, capsys):
+    _keep_as_runs_files(inputs, tmp_path / "home" / "storage", {"a-run": 1_000})
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO('{"sql": "select * from marts.fct_orders", "dialect": "duckdb"}\n')
+    )
+    assert main(["refs"]) == 0
+    assert "model.freshcart.fct_orders" in capsys.readouterr().out
+
+
+def test_without_files_and_no_run_the_error_says_what_to_do(inputs, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with pytest.raises(SystemExit, match=r"No --manifest given .* run the job first \(`make demo`\)"):
+        main(["plan", "--snapshot", inputs[inputs.index("--snapshot") + 1]])
+    with pytest.raises(SystemExit, match=r"No --snapshot given .* run the job first \(`make demo`\)"):
+        main(["plan", "--manifest", inputs[inputs.index("--manifest") + 1]])
