@@ -10,12 +10,13 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
+DEV_PORT ?= 3000
 
 .PHONY: help demo dev test test-slow test-all lint bench faults clean
 
 help:
 	@echo "make demo       run the metapipeline job on the FreshCart sample, offline"
-	@echo "make dev        open the Dagster UI on the sandbox (http://127.0.0.1:3000)"
+	@echo "make dev        open the Dagster UI on the sandbox (http://127.0.0.1:$(DEV_PORT))"
 	@echo "make test       the fast test suite"
 	@echo "make test-slow  the slow end-to-end tests (real dbt, Dagster runs)"
 	@echo "make lint       ruff and mypy"
@@ -38,7 +39,7 @@ demo: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/metapipeline demo
 
 dev: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/metapipeline dev
+	$(BIN)/metapipeline dev --port $(DEV_PORT)
 
 test: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest -q

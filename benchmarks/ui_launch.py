@@ -33,7 +33,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TARGET_RATIO = 1.3
-MULTIPROCESS = {"execution": {"config": {"multiprocess": {}}}}
+MULTIPROCESS: dict[str, Any] = {"execution": {"config": {"multiprocess": {}}}}
 ENDED = {"SUCCESS", "FAILURE", "CANCELED"}
 
 

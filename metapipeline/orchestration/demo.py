@@ -211,8 +211,7 @@ def run_demo(sandbox_dir: Path, sandbox_env: Mapping[str, str]) -> tuple[int, st
         files |= {
             "platform graph": storage / "platform" / "platform.graphml",
             "executed notebook": _executed_notebook(instance, result.run_id),
-            # From disk, not output_for_node: loading an output after the run logs at DEBUG.
-            **{f"chart ({chart.stem})": chart for chart in sorted((storage / "charts").glob("*.png"))},
+            **{f"chart ({Path(chart).stem})": Path(chart) for chart in result.output_for_node("report")},
             "slack messages": slack / "messages.jsonl",
             "slack uploads": slack / "files",
         }

@@ -85,7 +85,7 @@ def summarize(
 # rate-limited service after another, and a process per step pays seconds of imports each (a UI
 # launch took 17 min on a busy machine). `multiprocess` (or a Kubernetes executor) stays one
 # Launchpad edit away.
-IN_PROCESS_BY_DEFAULT = {"execution": {"config": {"in_process": {}}}}
+IN_PROCESS_BY_DEFAULT: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
 
 
 @job(

@@ -18,7 +18,8 @@ from metapipeline.platform.unused import UnusedModels
 
 HISTORY_WINDOW = timedelta(days=60)
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "meta_analysis.ipynb"
+# A link to notebooks/meta_analysis.ipynb: inside the package, so `pip install .` ships the notebook.
+NOTEBOOK = Path(__file__).resolve().parent / "meta_analysis.ipynb"
 
 meta_analysis = define_dagstermill_op(
     name="meta_analysis",

@@ -181,6 +181,14 @@ class _Pickles(UPathIOManager):
             pickle.dump(obj, file, pickle.HIGHEST_PROTOCOL)
         self._in_memory[str(path)] = obj
 
+    def load_input(self, context: InputContext) -> Any:
+        # Op outputs straight from their file, without UPathIOManager's "Loading file from" DEBUG
+        # line: dagstermill loads the notebook's outputs with a context whose logger is a fresh
+        # console logger at DEBUG, so that line printed into every run's output.
+        if context.has_asset_key:
+            return super().load_input(context)
+        return self.load_from_path(context, self._get_path(context))
+
     def load_from_path(self, context: InputContext, path: UPath) -> Any:
         key = str(path)
         if key not in self._in_memory:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from dagster import DagsterInstance, In, Out, job, op
+from dagster import (
+    DagsterInstance,
+    In,
+    Out,
+    build_init_resource_context,
+    build_input_context,
+    build_output_context,
+    job,
+    op,
+)
 
 from metapipeline.orchestration.resources import PickleIOManager
 
@@ -45,3 +54,21 @@ def test_outputs_are_pickled_to_disk_and_shared_within_the_process(tmp_path: Pat
     saved = tmp_path / result.run_id / "produce" / "result"
     assert pickle.loads(saved.read_bytes()) == {"nodes": {"model.a": {"name": "a"}}}  # re-executions read it
     assert len(SEEN) == 2 and SEEN[0] is SEEN[1]  # one object for both readers: not unpickled twice
+
+
+def test_a_load_as_dagstermill_makes_it_prints_nothing(tmp_path: Path, capfd) -> None:
+    """dagstermill reads a notebook's outputs back through `build_input_context`, whose logger is a
+    fresh console logger at DEBUG: such a load must not print into the run's output (`make demo`)."""
+
+    def io_manager():  # a new one per process, nothing in memory yet
+        with DagsterInstance.ephemeral() as instance:
+            return PickleIOManager(base_dir=str(tmp_path)).create_io_manager(
+                build_init_resource_context(instance=instance)
+            )
+
+    written = build_output_context(step_key="report.meta_analysis", name="charts", run_id="run-1")
+    io_manager().handle_output(written, ["charts/a.png"])
+    capfd.readouterr()
+    assert io_manager().load_input(build_input_context(upstream_output=written)) == ["charts/a.png"]
+    printed = capfd.readouterr()
+    assert "Loading file" not in printed.out + printed.err
