@@ -20,6 +20,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -125,7 +126,8 @@ class BlockRun:
     output: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._state = self.cwd / f".readme-shell-{os.getpid()}-{id(self)}"
+        self._files = Path(tempfile.mkdtemp(prefix="readme-shell-"))  # not in the checkout it types into
+        self._state = self._files / "exported"
         self._state.write_text("")
 
     def as_reader_types(self, command: str) -> str:
@@ -159,7 +161,7 @@ class BlockRun:
             )
 
     def _start(self, command: str, ready: Callable[[Service], bool]) -> None:
-        log = self.cwd / f".readme-service-{len(self.services)}-{id(self)}.log"
+        log = self._files / f"service-{len(self.services)}.log"
         process = subprocess.Popen(
             ["bash", "-c", f". {self._state}\nexec {command}"],
             cwd=self.cwd,

@@ -24,7 +24,8 @@ from readme_blocks import Block, BlockRun, commands, long_running, missing_from,
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 LINKED = {".venv", ".tools"}  # installed, not part of a checkout: linked into the copy
-LEFT_OUT = {".git", ".sandbox", ".dagster_home", ".pytest_cache", ".ruff_cache", ".mypy_cache", "__pycache__"}
+# What a working tree holds beside its checkout: runs, caches, builds (top level only).
+LEFT_OUT = {".git", ".sandbox", ".dagster_home", ".hypothesis", "build", "plan", "metapipeline.egg-info"}
 SERVICE_VARIABLES = ("DAGSTER_", "METAPIPELINE_", "MODE_", "GITHUB_", "SLACK_", "DBT_")
 
 
@@ -55,8 +56,10 @@ def test_the_yaml_block_is_valid_run_config_for_the_job(monkeypatch):
 def _checkout(destination: Path) -> Path:
     """The working tree as a reader's clone has it, with the installed environment beside it."""
 
-    def left_out(_: str, names: list[str]) -> set[str]:
-        return {name for name in names if name in LEFT_OUT | LINKED or name.startswith(".readme-")}
+    def left_out(directory: str, names: list[str]) -> set[str]:
+        if Path(directory) == REPO:
+            return {name for name in names if name in LEFT_OUT | LINKED or name.endswith("_cache")}
+        return {"__pycache__"} & set(names)
 
     shutil.copytree(REPO, destination, ignore=left_out, symlinks=True)
     for name in LINKED:
