@@ -95,8 +95,19 @@ def _wait_for_runs(home: Path, job_name: str, count: int, timeout: float) -> dic
 
 @pytest.fixture(scope="module")
 def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
+    # The linked .venv must be in sync with the repository first: otherwise the copy's `make` would
+    # re-sync it and point its editable install at the copy.
+    subprocess.run(["make", "-s", ".venv/.synced"], cwd=REPO, check=True, capture_output=True)
     root = tmp_path_factory.mktemp("reader")
     yield _checkout(root / "metapipeline"), _reader_environment(root)
+    imported_from = subprocess.run(
+        [sys.executable, "-c", "import metapipeline; print(metapipeline.__file__)"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Path(imported_from).is_relative_to(REPO), f"the copy took over .venv: {imported_from}"
 
 
 def _deploy_environment(env: dict[str, str], root: Path, postgres_url: str) -> dict[str, str]:
@@ -136,6 +147,9 @@ def _code_location_errors(port: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(
+    2400
+)  # make demo, two UIs, a backfill, a synthetic platform, pip install . (8 min alone)
 def test_every_readme_command_block_runs_as_written(reader, request, tmp_path):
     checkout, env = reader
     skipped = []
