@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +26,16 @@ T = TypeVar("T")
 POSTING_METHODS = frozenset({"chat.postMessage", "files.completeUploadExternal"})
 UPLOAD_ATTEMPTS = 5
 COMPLETE_ATTEMPTS = 3
+POST_ATTEMPTS = 3
+# A post carries its key in message metadata of this type; retries find it in the channel's history.
+POST_EVENT_TYPE = "metapipeline_post"
+HISTORY_LOOKBACK = timedelta(days=7)  # a retry comes within minutes; a re-execution within days
+HISTORY_PAGE = 200
+SECTION_CHARS = 3000  # Slack's limits: a section's text, an image's alt text and title, blocks
+IMAGE_TEXT_CHARS = 2000
+MAX_BLOCKS = 50
+# What each pull request in the daily summary is for, by the key report_outcome gives it.
+PULL_REQUEST_LABELS = {"removal": "Remove unused models", "exposures": "Sync exposures"}
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -121,89 +132,130 @@ class SlackPoster:
             self._call("conversations.join", lambda: self.client.conversations_join(channel=channel_id))
         return channel_id
 
-    def post(self, key: str, text: str, files: Sequence[Path], ledger: Ledger) -> SlackPost:
-        """Post `text` with `files` once per `key`, however often the step is retried.
+    def post(
+        self,
+        key: str,
+        text: str,
+        files: Sequence[Path],
+        ledger: Ledger,
+        *,
+        alt_texts: Mapping[str, str] | None = None,
+    ) -> SlackPost:
+        """Post `text` with `files` (images, described by `alt_texts` by file name) once per `key`,
+        however often the step is retried.
 
-        The ledger keeps what was posted under `key` and, before each completion is sent, which files
-        it shares (under `key#1`, `key#2`, ...): a retry after a crash or a lost answer asks Slack
-        (files.info) whether those files were shared, and then records that post instead of posting."""
+        The message carries `key` in its metadata, which Slack keeps: before posting, and before
+        repeating a post whose answer was lost, the channel's history says whether it landed. The
+        ledger remembers what was found or posted, so a later retry asks nobody."""
         done = ledger.slack_post(key)
         if done is not None:
             return SlackPost(done[0], done[1], reused=True)
-        tries = 0
-        while (earlier := ledger.slack_post(f"{key}#{tries + 1}")) is not None:
-            tries += 1
-            channel_id, file_id = earlier
-            landed = self._shared_ts(file_id, channel_id, "an earlier attempt did not finish")
-            if landed is not None:
-                ledger.record_slack_post(key, channel_id, landed)
-                return SlackPost(channel_id, landed, reused=True)
         channel_id = self.channel_id()
-        if files:
-
-            def about_to_share(file_id: str) -> None:
-                ledger.record_slack_post(f"{key}#{tries + 1}", channel_id, file_id)
-
-            ts = self._post_files(channel_id, text, files, about_to_share)
+        landed = self._posted_ts(channel_id, key)
+        if landed is None:
+            blocks = _message_blocks(text, self._upload_privately(files, alt_texts or {})) if files else None
+            landed, reused = self._post_once(channel_id, key, text, blocks)
         else:
-            response = self._call(
-                "chat.postMessage", lambda: self.client.chat_postMessage(channel=channel_id, text=text)
-            )
-            ts = str(response["ts"])
-        ledger.record_slack_post(key, channel_id, ts)
-        return SlackPost(channel_id, ts, reused=False)
+            reused = True
+        ledger.record_slack_post(key, channel_id, landed)
+        return SlackPost(channel_id, landed, reused=reused)
 
-    def _post_files(
-        self, channel_id: str, text: str, files: Sequence[Path], about_to_share: Callable[[str], None]
-    ) -> str:
-        """slack-sdk's `files_upload_v2` in its three steps. The two that post nothing (an upload URL per
-        file, the bytes to it) are retried freely; the one that posts (completion) is repeated only when
-        files.info shows that the previous try did not share the files, so they are posted once."""
-        uploads: list[dict[str, str | None]] = []
+    def _post_once(
+        self, channel_id: str, key: str, text: str, blocks: list[dict[str, Any]] | None
+    ) -> tuple[str, bool]:
+        """chat.postMessage with the key in its metadata; after an answer that was lost, the history
+        decides: the message found there (reused), or a new try."""
+        metadata = {"event_type": POST_EVENT_TYPE, "event_payload": {"key": key}}
+        problem = ""
+        for attempt in range(1, POST_ATTEMPTS + 1):
+            try:
+                response = self.client.chat_postMessage(
+                    channel=channel_id, text=text, blocks=blocks, metadata=metadata
+                )
+                return str(response["ts"]), False
+            except SlackApiError as exc:
+                if exc.response.status_code == 200:  # Slack refused it: nothing was posted
+                    error = exc.response.get("error")
+                    raise SlackPostError(f"Slack chat.postMessage refused the message: {error}") from exc
+                problem = f"{type(exc).__name__}: {exc}"
+            except (SlackClientError, ValueError, OSError, HTTPException) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            landed = self._posted_ts(channel_id, key, problem)
+            if landed is not None:
+                return landed, True  # it was posted; only the answer was lost
+            if attempt < POST_ATTEMPTS:
+                time.sleep(attempt)
+        raise SlackPostError(
+            f"Slack chat.postMessage failed {POST_ATTEMPTS} times, nothing was posted to {self.channel} ({problem})"
+        )
+
+    def _posted_ts(self, channel_id: str, key: str, problem: str = "") -> str | None:
+        """The ts of the message posted under `key` in the channel's recent history, if any."""
+        oldest = f"{time.time() - HISTORY_LOOKBACK.total_seconds():.6f}"
+        try:
+            pages = self.client.conversations_history(
+                channel=channel_id, include_all_metadata=True, oldest=oldest, limit=HISTORY_PAGE
+            )
+            for page in pages:  # follows next_cursor; newest first
+                for message in page["messages"]:
+                    metadata = message.get("metadata") or {}
+                    payload = metadata.get("event_payload") or {}
+                    if metadata.get("event_type") == POST_EVENT_TYPE and payload.get("key") == key:
+                        return str(message["ts"])
+        except (SlackClientError, ValueError, OSError, HTTPException) as exc:
+            after = f"chat.postMessage failed ({problem}) and " if problem else ""
+            raise SlackPostError(
+                f"Slack {after}conversations.history cannot tell whether {key} was posted "
+                f"({type(exc).__name__}: {exc}); it may be in {self.channel}, so it is not posted"
+            ) from exc
+        return None
+
+    def _upload_privately(self, files: Sequence[Path], alt_texts: Mapping[str, str]) -> list[dict[str, str]]:
+        """files_upload_v2's three steps without a channel, so nothing is posted: the message shows
+        the files. Each step may be repeated; a completion whose answer was lost is checked with files.info."""
+        uploads = []
         for path in files:
             data = path.read_bytes()
+            title = path.stem.replace("_", " ")
+            alt = alt_texts.get(path.name) or title
 
-            def ticket_for(name: str = path.name, length: int = len(data)) -> Any:
-                return self.client.files_getUploadURLExternal(filename=name, length=length)
+            def ticket_for(name: str = path.name, length: int = len(data), alt_txt: str = alt) -> Any:
+                return self.client.files_getUploadURLExternal(filename=name, length=length, alt_txt=alt_txt)
 
             ticket = self._call("files.getUploadURLExternal", ticket_for)
             self._upload(str(ticket["upload_url"]), data, path.name)
-            uploads.append({"id": str(ticket["file_id"]), "title": path.stem.replace("_", " ")})
-        about_to_share(str(uploads[0]["id"]))
+            uploads.append({"id": str(ticket["file_id"]), "title": title, "alt_txt": alt})
+        completion: list[dict[str, str | None]] = [{"id": u["id"], "title": u["title"]} for u in uploads]
         problem = ""
         for attempt in range(1, COMPLETE_ATTEMPTS + 1):
             try:
-                response = self.client.files_completeUploadExternal(
-                    files=uploads, channel_id=channel_id, initial_comment=text
-                )
-                return _share_ts(response["files"][0], channel_id) or ""
+                self.client.files_completeUploadExternal(files=completion)
+                return uploads
             except (SlackClientError, ValueError, OSError, HTTPException) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
-            landed = self._shared_ts(str(uploads[0]["id"]), channel_id, problem)
-            if landed is not None:
-                return landed  # it was posted; only the answer was lost
+            if self._completed(uploads[0]["id"], problem):
+                return uploads  # completed; only the answer was lost
             if attempt < COMPLETE_ATTEMPTS:
                 time.sleep(attempt)
         raise SlackPostError(
             f"Slack files.completeUploadExternal failed {COMPLETE_ATTEMPTS} times, nothing was posted ({problem})"
         )
 
-    def _shared_ts(self, file_id: str, channel_id: str, problem: str) -> str | None:
-        """After a completion whose answer was lost: the ts of its message if it landed, None if not."""
+    def _completed(self, file_id: str, problem: str) -> bool:
+        """After a completion whose answer was lost: whether the upload became a file."""
         try:
-            info = self.client.files_info(file=file_id)
+            self.client.files_info(file=file_id)
         except SlackApiError as exc:
             if exc.response.get("error") == "file_not_found":
-                return None  # never completed: nothing was shared
+                return False
             unknown: Exception = exc
         except (SlackClientError, ValueError, OSError, HTTPException) as exc:
             unknown = exc
         else:
-            return _share_ts(info["file"], channel_id)
+            return True
         raise SlackPostError(
             f"Slack files.completeUploadExternal failed ({problem}) and files.info cannot tell whether "
-            f"it was posted ({type(unknown).__name__}: {unknown}); the message may be in {self.channel}, "
-            "so it is not posted again"
+            f"the charts were uploaded ({type(unknown).__name__}: {unknown}); nothing was posted"
         ) from unknown
 
     def _upload(self, url: str, data: bytes, name: str) -> None:
@@ -227,19 +279,41 @@ class SlackPoster:
         raise SlackPostError(f"Slack file upload of {name} failed after {attempt} attempt(s) ({problem})")
 
 
-def _share_ts(file: Any, channel_id: str) -> str | None:
-    """The ts of the message that shared `file` in the channel (a file view's `shares`), if any."""
-    for scope in (file.get("shares") or {}).values():
-        for channel, shares in scope.items():
-            if channel == channel_id and shares:
-                return str(shares[0]["ts"])
-    return None
+def _message_blocks(text: str, uploads: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """The summary in sections (each within Slack's 3,000 characters, split between lines), then
+    one image block per uploaded chart. `text` stays the notification's fallback."""
+    sections: list[str] = []
+    for line in text.split("\n"):
+        line = line if len(line) <= SECTION_CHARS else line[: SECTION_CHARS - 1] + "…"
+        if sections and len(sections[-1]) + 1 + len(line) <= SECTION_CHARS:
+            sections[-1] += "\n" + line
+        else:
+            sections.append(line)
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": section}}
+        for section in sections
+        if section.strip()
+    ]
+    blocks += [
+        {
+            "type": "image",
+            "slack_file": {"id": upload["id"]},
+            "alt_text": upload["alt_txt"][:IMAGE_TEXT_CHARS],
+            "title": {"type": "plain_text", "text": upload["title"][:IMAGE_TEXT_CHARS]},
+        }
+        for upload in uploads
+    ]
+    return blocks[:MAX_BLOCKS]
 
 
 def daily_summary(
-    priorities: list[dict[str, Any]], archived: list[str], removal_candidates: list[str], pr_urls: list[str]
+    priorities: list[dict[str, Any]],
+    archived: list[str],
+    removal_candidates: list[str],
+    pull_requests: Mapping[str, str],
 ) -> str:
-    """The message above the charts: what to optimise first, what was cleaned, where to review."""
+    """The message above the charts: what to optimise first, what was cleaned, where to review
+    (`pull_requests`: each pull request's URL by purpose, "removal" or "exposures")."""
     lines = ["*metapipeline daily report*"]
     if priorities:
         lines.append("*Optimise first* (importance x recent run time):")
@@ -252,5 +326,8 @@ def daily_summary(
     lines += [f"• {_inline(name)}" for name in archived[:10]]
     lines.append(f"*dbt models proposed for removal:* {len(removal_candidates)}")
     lines += [f"• `{_inline(name, code=True)}`" for name in removal_candidates[:10]]
-    lines += [f"Review: {_inline(url)}" for url in pr_urls]
+    lines += [
+        f"{PULL_REQUEST_LABELS.get(purpose, purpose)}: {_inline(url)}"
+        for purpose, url in pull_requests.items()
+    ]
     return "\n".join(lines)

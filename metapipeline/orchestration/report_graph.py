@@ -78,7 +78,9 @@ def report_outcome(
     return {
         "archived": sorted(a.report_name for a in lifecycle.done if a.action == "archive"),
         "removal_candidates": sorted(m.name for m in unused.candidates),
-        "pr_urls": [pr.url for pr in (removal, exposures) if pr.url],
+        "pull_requests": {
+            purpose: pr.url for purpose, pr in (("removal", removal), ("exposures", exposures)) if pr.url
+        },
     }
 
 

@@ -4,8 +4,14 @@ It answers like Slack does: every method is `POST /api/<method>` (slack-sdk send
 as POST too), arguments arrive form-urlencoded, as JSON (chat.postMessage) or in the query string,
 and failures are HTTP 200 with `{"ok": false, "error": "<code>"}`. Uploads follow the
 `files_upload_v2` flow: files.getUploadURLExternal hands out an upload URL on this emulator, the
-client POSTs the bytes there, and files.completeUploadExternal shares them in a channel as one
-message; files.info tells whether (and where) an upload was shared.
+client POSTs the bytes there, and files.completeUploadExternal completes them: private without a
+channel, else shared in the channel as one message. files.info tells whether (and where) an upload
+was shared. Like Slack, sharing is asynchronous: the share (and a completion's message) shows only
+`share_delay_s` later, so `shares` is usually empty in the completion's answer. A message can
+show private uploads in image blocks (`slack_file`), which shares them the same way.
+
+chat.postMessage keeps a message's `metadata` ({event_type, event_payload}); conversations.history
+returns it only with `include_all_metadata`, as Slack does.
 
 Everything posted lands under `data_dir/slack/` so a person can look at it and a restart reloads it:
 `messages.jsonl` (one full message per line; a later line with the same channel and ts is an
@@ -46,6 +52,13 @@ APP_ID = "A0SANDBOXAP"
 CHANNEL_CREATED = 1_700_000_000
 MAX_TEXT_CHARS = 40_000  # Slack rejects longer messages with msg_too_long
 MAX_BLOCKS = 50
+MAX_SECTION_CHARS = 3000  # a section block's text
+MAX_IMAGE_TEXT_CHARS = 2000  # an image block's alt_text and title
+# Slack documents no limit for a file's alt_txt; the sandbox takes no more than an image block's.
+MAX_ALT_TXT_CHARS = MAX_IMAGE_TEXT_CHARS
+IMAGE_TYPES = frozenset({"png", "jpg", "jpeg", "gif"})  # what image blocks and alt_txt are for
+DEFAULT_SHARE_DELAY_S = 2.0
+_EVENT_TYPE = re.compile(r"[A-Za-z0-9_]{1,255}")
 
 # What the harness's own errors (unknown path, wrong verb, a crash in a handler) look like to a client.
 _HTTP_ERRORS = {404: "unknown_method", 405: "invalid_request", 500: "internal_error"}
@@ -121,7 +134,46 @@ def _blocks(args: Args) -> list[dict[str, Any]] | None:
         raise SlackError("invalid_blocks", "blocks must be a list of objects with a type")
     if len(blocks) > MAX_BLOCKS:
         raise SlackError("invalid_blocks", f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    for number, block in enumerate(blocks):
+        where = f"[json-pointer:/blocks/{number}]"
+        if block["type"] == "section":
+            text = (block.get("text") or {}).get("text", "")
+            if len(str(text)) > MAX_SECTION_CHARS:
+                raise SlackError(
+                    "invalid_blocks", f"must be less than {MAX_SECTION_CHARS + 1} characters {where}"
+                )
+        elif block["type"] == "image":
+            source = [name for name in ("image_url", "slack_file") if block.get(name)]
+            alt = block.get("alt_text")
+            title = (block.get("title") or {}).get("text", "")
+            if len(source) != 1 or not isinstance(alt, str) or not alt:
+                raise SlackError(
+                    "invalid_blocks", f"an image needs alt_text and one of image_url, slack_file {where}"
+                )
+            if len(alt) > MAX_IMAGE_TEXT_CHARS or len(str(title)) > MAX_IMAGE_TEXT_CHARS:
+                raise SlackError(
+                    "invalid_blocks", f"must be less than {MAX_IMAGE_TEXT_CHARS + 1} characters {where}"
+                )
     return blocks
+
+
+def _metadata(args: Args) -> dict[str, Any] | None:
+    """chat.postMessage's `metadata`: {event_type, event_payload}, checked as Slack does."""
+    metadata = _json_argument(args, "metadata")
+    if metadata in (None, ""):
+        return None
+    if not isinstance(metadata, dict) or set(metadata) != {"event_type", "event_payload"}:
+        raise SlackError("invalid_metadata_format", "metadata must be {event_type, event_payload}")
+    if not isinstance(metadata["event_type"], str) or not _EVENT_TYPE.fullmatch(metadata["event_type"]):
+        raise SlackError("invalid_metadata_schema", "event_type must be letters, digits and underscores")
+    if not isinstance(metadata["event_payload"], dict):
+        raise SlackError("invalid_metadata_schema", "event_payload must be an object")
+    return metadata
+
+
+def _flag(args: Args, name: str) -> bool:
+    # slack-sdk sends booleans as 1/0; people type true/false.
+    return str(args.get(name) or "").lower() in {"1", "true"}
 
 
 def _text(args: Args) -> str:
@@ -158,6 +210,11 @@ def _micros_of(ts: str) -> int:
     return int(seconds) * 1_000_000 + int(fraction.ljust(6, "0")[:6])
 
 
+def _shown(record: dict[str, Any]) -> bool:
+    """Whether a delayed share (or a completion's message) shows yet; records without one always do."""
+    return float(record.get("shown_at") or 0) <= time.time()
+
+
 class SlackEmulator(Emulator):
     name = "slack"
 
@@ -168,10 +225,15 @@ class SlackEmulator(Emulator):
         token: str = DEFAULT_TOKEN,
         channels: Iterable[str] = ("#data-platform",),
         bot_member_of: Iterable[str] | None = None,
+        share_delay_s: float = DEFAULT_SHARE_DELAY_S,
     ):
         """`channels` are public channel names (with or without '#'); the bot starts as a member of
-        `bot_member_of` (default: every channel) and can join the others with conversations.join."""
+        `bot_member_of` (default: every channel) and can join the others with conversations.join.
+        A share (and a completed upload's message) shows `share_delay_s` after it was asked for."""
+        if share_delay_s < 0:
+            raise ValueError("share_delay_s cannot be negative")
         self.token = token
+        self.share_delay_s = share_delay_s
         self._channels = [Channel(_channel_id(n), n) for n in dict.fromkeys(c.lstrip("#") for c in channels)]
         if not self._channels:
             raise ValueError("the Slack emulator needs at least one channel")
@@ -193,6 +255,7 @@ class SlackEmulator(Emulator):
             "conversations.list": self._list_conversations,
             "conversations.info": self._conversation_info,
             "conversations.join": self._join_conversation,
+            "conversations.history": self._history,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
             "files.info": self._file_info,
@@ -236,7 +299,8 @@ class SlackEmulator(Emulator):
     # -- reading what was posted (for tests and people) --------------------------------------------
 
     def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
-        """Messages in ts order, optionally in one channel (by name, '#name' or id)."""
+        """Messages in ts order, optionally in one channel (by name, '#name' or id), also those
+        whose (delayed) share does not show yet."""
         wanted = None if channel is None else (self._by_id.get(channel) or self._named(channel)).id
         with self._lock:
             records = [copy.deepcopy(m) for m in self._messages.values() if wanted in (None, m["channel"])]
@@ -367,7 +431,7 @@ class SlackEmulator(Emulator):
             "num_members": 2 if channel.id in self._members else 1,
         }
 
-    def _message_view(self, record: dict[str, Any]) -> dict[str, Any]:
+    def _message_view(self, record: dict[str, Any], *, with_metadata: bool = False) -> dict[str, Any]:
         message: dict[str, Any] = {
             "type": "message",
             "user": BOT_USER_ID,
@@ -386,11 +450,14 @@ class SlackEmulator(Emulator):
             message["upload"] = True
         if record.get("edited_ts"):
             message["edited"] = {"user": BOT_USER_ID, "ts": record["edited_ts"]}
+        if with_metadata and record.get("metadata"):
+            message["metadata"] = record["metadata"]
         return message
 
     def _file_view(self, record: dict[str, Any]) -> dict[str, Any]:
         file_id, name = record["id"], record["name"]
         extension = Path(name).suffix.lstrip(".").lower()
+        shared = record["channel"] is not None and _shown(record)
         view: dict[str, Any] = {
             "id": file_id,
             "created": record["created"],
@@ -407,13 +474,13 @@ class SlackEmulator(Emulator):
             "mode": "hosted",
             "is_external": False,
             "external_type": "",
-            "is_public": record["channel"] is not None,
+            "is_public": shared,
             "public_url_shared": False,
             "display_as_bot": False,
             "url_private": f"https://files.slack.com/files-pri/{TEAM_ID}-{file_id}/{name}",
             "url_private_download": f"https://files.slack.com/files-pri/{TEAM_ID}-{file_id}/download/{name}",
             "permalink": f"https://metapipeline-sandbox.slack.com/files/{BOT_USER_ID}/{file_id}/{name}",
-            "channels": [record["channel"]] if record["channel"] else [],
+            "channels": [record["channel"]] if shared else [],
             "groups": [],
             "ims": [],
             "comments_count": 0,
@@ -421,7 +488,7 @@ class SlackEmulator(Emulator):
         }
         if record.get("alt_txt"):
             view["alt_txt"] = record["alt_txt"]
-        if record["channel"]:
+        if shared:
             share = {
                 "ts": record["ts"],
                 "channel_name": record["channel_name"],
@@ -450,23 +517,69 @@ class SlackEmulator(Emulator):
     def _post_message(self, request: Request, args: Args) -> dict[str, Any]:
         if args.get("channel") in (None, ""):
             raise SlackError("channel_not_found", "channel is required")
-        blocks, text = _blocks(args), _text(args)
+        blocks, text, metadata = _blocks(args), _text(args), _metadata(args)
         if not text and not blocks and not args.get("attachments"):
             raise SlackError("no_text")
         with self._lock:
             channel = self._member_channel(args["channel"], by_name=True)
+            shown_files = self._block_files(blocks or [])
+            ts = self._next_ts()
             record = {
                 "channel": channel.id,
                 "channel_name": channel.name,
-                "ts": self._next_ts(),
+                "ts": ts,
                 "text": text,
                 "blocks": blocks,
                 "thread_ts": self._check_thread(channel, args.get("thread_ts")),
                 "files": [],
                 "user": BOT_USER_ID,
+                "metadata": metadata,
             }
             self._record_message(record)
+            self._share_later(shown_files, channel, ts)
             return {"channel": channel.id, "ts": record["ts"], "message": self._message_view(record)}
+
+    def _block_files(self, blocks: list[dict[str, Any]]) -> list[str]:
+        """The uploads image blocks show: each must be a completed image upload of the bot's."""
+        by_url = {
+            url: record["id"]
+            for record in self._files.values()
+            for url in (self._file_view(record)["url_private"], self._file_view(record)["permalink"])
+        }
+        found = []
+        for number, block in enumerate(blocks):
+            source = block.get("slack_file") if block["type"] == "image" else None
+            if source is None:
+                continue
+            where = f"[json-pointer:/blocks/{number}/slack_file]"
+            if not isinstance(source, dict) or len({"id", "url"} & set(source)) != 1:
+                raise SlackError("invalid_blocks", f"a slack_file needs exactly one of id, url {where}")
+            file_id = source.get("id") or by_url.get(str(source.get("url")))
+            record = self._files.get(str(file_id))
+            if record is None:
+                raise SlackError("invalid_blocks", f"no such file {where}")
+            if Path(record["name"]).suffix.lstrip(".").lower() not in IMAGE_TYPES:
+                raise SlackError(
+                    "invalid_blocks", f"only png, jpg, jpeg and gif files show as images {where}"
+                )
+            found.append(record["id"])
+        return found
+
+    def _share_later(self, file_ids: list[str], channel: Channel, ts: str) -> None:
+        """Share private uploads at a message, after the delay (a file already shared stays where it is)."""
+        for file_id in dict.fromkeys(file_ids):
+            record = self._files[file_id]
+            if record["channel"] is not None:
+                continue
+            record = {
+                **record,
+                "channel": channel.id,
+                "channel_name": channel.name,
+                "ts": ts,
+                "shown_at": time.time() + self.share_delay_s,
+            }
+            self._files[file_id] = record
+            self._append("files.jsonl", record)  # a later line for the same id wins on reload
 
     def _update_message(self, request: Request, args: Args) -> dict[str, Any]:
         _require(args, "channel", "ts")
@@ -537,19 +650,83 @@ class SlackEmulator(Emulator):
             self._save_membership()
             return {"channel": self._channel_view(channel)}
 
+    def _history(self, request: Request, args: Args) -> dict[str, Any]:
+        """A channel's messages, newest first, without thread replies; metadata only when asked for."""
+        _require(args, "channel")
+        try:
+            limit = max(1, min(int(args.get("limit") or 100), 999))
+            oldest = _micros_of(str(args.get("oldest") or "0"))
+            latest = _micros_of(str(args["latest"])) if args.get("latest") else None
+            before = self._history_cursor(str(args.get("cursor") or ""))
+        except ValueError:
+            raise SlackError(
+                "invalid_arguments", "limit, oldest and latest are numbers, cursor one we handed out"
+            ) from None
+        inclusive, with_metadata = _flag(args, "inclusive"), _flag(args, "include_all_metadata")
+        with self._lock:
+            channel = self._member_channel(args["channel"])
+            found = []
+            for record in self._messages.values():
+                micros = _micros_of(record["ts"])
+                if record["channel"] != channel.id or not _shown(record):
+                    continue
+                if record.get("thread_ts") not in (None, record["ts"]):
+                    continue
+                if micros < oldest or (micros == oldest and not inclusive and oldest):
+                    continue
+                if latest is not None and (micros > latest or (micros == latest and not inclusive)):
+                    continue
+                if before is not None and micros >= before:
+                    continue
+                found.append(record)
+            found.sort(key=lambda m: _micros_of(m["ts"]), reverse=True)
+            page, more = found[:limit], len(found) > limit
+            next_cursor = base64.b64encode(f"next_ts:{page[-1]['ts']}".encode()).decode() if more else ""
+            return {
+                "messages": [self._message_view(m, with_metadata=with_metadata) for m in page],
+                "has_more": more,
+                "pin_count": 0,
+                "channel_actions_ts": None,
+                "channel_actions_count": 0,
+                "response_metadata": {"next_cursor": next_cursor},
+            }
+
+    @staticmethod
+    def _history_cursor(cursor: str) -> int | None:
+        """The ts a page ends before (cursors are base64 of "next_ts:<ts>")."""
+        if not cursor:
+            return None
+        try:
+            kind, _, ts = base64.b64decode(cursor, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ValueError(cursor) from None
+        if kind != "next_ts":
+            raise ValueError(cursor)
+        return _micros_of(ts)
+
     def _get_upload_url(self, request: Request, args: Args) -> dict[str, Any]:
         _require(args, "filename", "length")
         try:
             length = int(args["length"])
         except (TypeError, ValueError):
             raise SlackError("invalid_arguments", "length must be a number of bytes") from None
+        alt_txt = args.get("alt_txt") or None
+        if alt_txt is not None:
+            # Slack documents alt_txt for images and has been seen to drop the share of a PDF
+            # carrying one (python-slack-sdk#1818): the sandbox refuses instead of failing silently.
+            if Path(str(args["filename"])).suffix.lstrip(".").lower() not in IMAGE_TYPES:
+                raise SlackError("invalid_arguments", "alt_txt describes an image (png, jpg, jpeg, gif)")
+            if len(str(alt_txt)) > MAX_ALT_TXT_CHARS:
+                raise SlackError(
+                    "invalid_arguments", f"alt_txt is longer than {MAX_ALT_TXT_CHARS} characters"
+                )
         with self._lock:
             # Random like Slack's, so ids stay unique across restarts without a counter on disk.
             file_id = "F" + secrets.token_hex(5).upper()
             self._pending[file_id] = {
                 "filename": str(args["filename"]),
                 "length": length,
-                "alt_txt": args.get("alt_txt"),
+                "alt_txt": alt_txt,
                 "path": None,
             }
         host = request.headers.get("host", "127.0.0.1")
@@ -604,6 +781,8 @@ class SlackEmulator(Emulator):
                     raise SlackError("file_not_found", f"{entry['id']} was never uploaded")
             ts = self._next_ts() if channel else None
             now = int(time.time())
+            # Sharing is asynchronous on Slack: the message and the shares show a moment later.
+            shown_at = time.time() + self.share_delay_s
             for entry in entries:
                 pending = self._pending.pop(entry["id"])
                 name = pending["filename"]
@@ -619,6 +798,7 @@ class SlackEmulator(Emulator):
                     "channel_name": channel.name if channel else None,
                     "ts": ts,
                     "created": now,
+                    "shown_at": shown_at if channel else None,
                 }
                 self._files[record["id"]] = record
                 self._append("files.jsonl", record)
@@ -633,6 +813,7 @@ class SlackEmulator(Emulator):
                         "thread_ts": thread_ts,
                         "files": [e["id"] for e in entries],
                         "user": BOT_USER_ID,
+                        "shown_at": shown_at,
                     }
                 )
             return {"files": [self._file_view(self._files[e["id"]]) for e in entries]}

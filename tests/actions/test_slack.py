@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from metapipeline.actions.slack import SlackPoster, escape_mrkdwn
+from metapipeline.actions.slack import SlackPoster, _message_blocks, daily_summary, escape_mrkdwn
 from metapipeline.sandbox.harness import EmulatorServer
 from metapipeline.sandbox.slack_emulator import SlackEmulator
 from metapipeline.store.ledger import Ledger
@@ -40,16 +40,55 @@ def test_charts_and_summary_land_in_one_message_once(slack, ledger, tmp_path):
         path = tmp_path / f"{name}.png"
         path.write_bytes(PNG + name.encode())
         charts.append(path)
-    first = _poster(slack).post("run-1:summary", "*Daily report*", charts, ledger)
+    described = {"models_run_per_day.png": "Line chart of models run per day"}
+    first = _poster(slack).post("run-1:summary", "*Daily report*", charts, ledger, alt_texts=described)
     again = _poster(slack).post("run-1:summary", "*Daily report*", charts, ledger)  # a retried step
     assert (again.ts, again.reused, first.reused) == (first.ts, True, False)
     emulator = slack.emulator
     (message,) = emulator.messages()
     assert message["text"] == "*Daily report*"
+    assert message["metadata"] == {
+        "event_type": "metapipeline_post",
+        "event_payload": {"key": "run-1:summary"},
+    }
     files = emulator.files()
     assert sorted(f["title"] for f in files) == ["models run per day", "top models"]
+    assert sorted(f["alt_txt"] for f in files) == ["Line chart of models run per day", "top models"]
     for record in files:
         assert Path(record["path"]).read_bytes().startswith(PNG)
+        assert record["ts"] == message["ts"]  # shared by the message, once the share shows
+    section, *images = message["blocks"]
+    assert section["text"]["text"] == "*Daily report*"
+    assert [block["slack_file"]["id"] for block in images] == [f["id"] for f in files]
+
+
+def test_a_post_found_in_the_history_is_not_posted_again(slack, ledger):
+    # An earlier try posted but crashed before the ledger heard of it: the history remembers.
+    _poster(slack).post("run-4:summary", "first", [], ledger)
+    fresh = Ledger("sqlite://")
+    again = _poster(slack).post("run-4:summary", "first", [], fresh)
+    (message,) = slack.emulator.messages()
+    assert (again.reused, again.ts) == (True, message["ts"])
+    assert fresh.slack_post("run-4:summary") == (again.channel_id, message["ts"])
+    other = _poster(slack).post("run-5:summary", "second", [], fresh)
+    assert not other.reused and len(slack.emulator.messages()) == 2
+    fresh.close()
+
+
+def test_long_summaries_split_into_sections_slack_accepts():
+    text = "\n".join(f"line {n} " + "x" * 990 for n in range(7))
+    blocks = _message_blocks(text, [{"id": "F1", "title": "t", "alt_txt": "a" * 2500}])
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert "\n".join(sections) == text and all(len(section) <= 3000 for section in sections)
+    assert len(blocks[-1]["alt_text"]) == 2000
+
+
+def test_pull_requests_are_labelled_by_purpose():
+    text = daily_summary([], [], [], {"removal": "https://gh/pull/1", "exposures": "https://gh/pull/2"})
+    assert text.splitlines()[-2:] == [
+        "Remove unused models: https://gh/pull/1",
+        "Sync exposures: https://gh/pull/2",
+    ]
 
 
 def test_text_only_posts_and_unknown_channels(slack, ledger):

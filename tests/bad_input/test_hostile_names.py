@@ -301,10 +301,10 @@ _priority = st.fixed_dictionaries(
     priorities=st.lists(_priority, max_size=7),
     archived=st.lists(hostile_text, max_size=12),
     removals=st.lists(hostile_text, max_size=12),
-    urls=st.lists(hostile_text, max_size=2),
+    urls=st.dictionaries(st.sampled_from(["removal", "exposures"]), hostile_text),
 )
 def test_the_daily_summary_escapes_every_name_and_keeps_its_shape(
-    priorities: list[dict[str, Any]], archived: list[str], removals: list[str], urls: list[str]
+    priorities: list[dict[str, Any]], archived: list[str], removals: list[str], urls: dict[str, str]
 ) -> None:
     text = daily_summary(priorities, archived, removals, urls)
     assert_mrkdwn_safe(text)

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,10 +24,10 @@ from metapipeline.mode.client import ModeClient
 from metapipeline.orchestration.resources import GitHubResource
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.github_emulator import DEFAULT_REPOSITORY, DEFAULT_TOKEN, GitHubEmulator
-from metapipeline.sandbox.harness import EmulatorServer
+from metapipeline.sandbox.harness import EmulatorServer, Request
 from metapipeline.sandbox.mode_emulator import ModeEmulator
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR
-from metapipeline.sandbox.slack_emulator import SlackEmulator
+from metapipeline.sandbox.slack_emulator import SlackEmulator, SlackError
 from metapipeline.store.ledger import Ledger
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -74,12 +75,30 @@ def _poster(server: EmulatorServer) -> SlackPoster:
     return SlackPoster(env["SLACK_BOT_TOKEN"], env["SLACK_CHANNEL"], base_url=env["SLACK_API_URL"])
 
 
+class HistoryGoesDown(SlackEmulator):
+    """conversations.history answers `answers` times, then fails (ok: false, which is not retried)."""
+
+    def __init__(self, *args: Any, answers: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.answers = answers
+
+    def _history(self, request: Request, args: dict[str, Any]) -> dict[str, Any]:
+        if self.answers <= 0:
+            raise SlackError("fatal_error")
+        self.answers -= 1
+        return super()._history(request, args)
+
+
+def _images(message: dict) -> list[str]:
+    return [b["slack_file"]["id"] for b in message["blocks"] or [] if b["type"] == "image"]
+
+
 @pytest.mark.parametrize("fault", ["rate_5xx", "rate_drop", "rate_malformed", "rate_429"])
 def test_slack_calls_that_post_nothing_are_retried(serve, tmp_path, ledger, fault):
-    # A third of the channel lookups, upload URLs and uploads fail: the post still lands, once.
+    # A third of the reads, upload URLs, uploads and completions fail: the post still lands, once.
     server = serve(
         SlackEmulator(tmp_path / "slack"),
-        path_pattern=r"conversations\.list|getUploadURLExternal|/upload/",
+        path_pattern=r"conversations\.(list|history)|getUploadURLExternal|/upload/|completeUploadExternal",
         retry_after_s=0,
         seed=1,
         **{fault: 0.3},
@@ -87,60 +106,84 @@ def test_slack_calls_that_post_nothing_are_retried(serve, tmp_path, ledger, faul
     post = _poster(server).post("run-1:meta-analysis", "*report*", _charts(tmp_path), ledger)
     assert server.stats()[f"fault_{fault.removeprefix('rate_')}"] > 0
     (message,) = server.emulator.messages()
-    assert (message["ts"], len(message["files"])) == (post.ts, 2)
+    assert (message["ts"], len(_images(message))) == (post.ts, 2)
+
+
+def test_delayed_shares_and_lost_answers_post_exactly_one_message(serve, tmp_path, ledger):
+    # Every answer to the completion and to the post is lost, and shares show late (the default):
+    # the post is found again by its metadata, not by the files' shares.
+    server = serve(
+        SlackEmulator(tmp_path / "slack"),
+        path_pattern=r"completeUploadExternal|chat\.postMessage",
+        rate_malformed=1.0,
+    )
+    assert server.emulator.share_delay_s > 0
+    post = _poster(server).post("run-1:meta-analysis", "*report*", _charts(tmp_path), ledger)
+    (message,) = server.emulator.messages()
+    assert (post.ts, post.reused) == (message["ts"], True)
+    assert ledger.slack_post("run-1:meta-analysis") == (post.channel_id, post.ts)
+    assert len(_images(message)) == 2 and server.stats()["fault_malformed"] == 2
+    again = _poster(server).post("run-1:meta-analysis", "*report*", _charts(tmp_path), ledger)
+    assert (again.ts, len(server.emulator.messages())) == (post.ts, 1)
 
 
 def test_a_post_whose_answer_was_garbled_is_found_not_posted_again(serve, tmp_path, ledger):
-    server = serve(
-        SlackEmulator(tmp_path / "slack"), path_pattern=r"completeUploadExternal", rate_malformed=1.0
-    )
+    server = serve(SlackEmulator(tmp_path / "slack"), path_pattern=r"chat\.postMessage", rate_malformed=1.0)
     post = _poster(server).post("run-1:meta-analysis", "*report*", _charts(tmp_path), ledger)
-    (message,) = server.emulator.messages()  # it landed the first time; files.info says so
+    (message,) = server.emulator.messages()  # it landed the first time; the history says so
     assert post.ts == message["ts"] and ledger.slack_post("run-1:meta-analysis") == (post.channel_id, post.ts)
-    assert server.stats()["requests"] == 1 + 2 * 2 + 1 + 1  # channels, 2 x (URL, upload), completion, info
+    # channels, history, 2 x (URL, upload), completion, post, history
+    assert server.stats()["requests"] == 1 + 1 + 2 * 2 + 1 + 1 + 1
 
 
 def test_a_post_dropped_before_slack_took_it_is_posted_once(serve, tmp_path, ledger):
     server = serve(
-        SlackEmulator(tmp_path / "slack"), path_pattern=r"completeUploadExternal", rate_drop=0.5, seed=1
-    )  # seed 1: the first completion is dropped, the second goes through
+        SlackEmulator(tmp_path / "slack"), path_pattern=r"chat\.postMessage", rate_drop=0.5, seed=1
+    )
+    # seed 1: the first post is dropped, the second goes through
     post = _poster(server).post("run-1:meta-analysis", "*report*", _charts(tmp_path), ledger)
     (message,) = server.emulator.messages()
     assert (post.ts, server.stats()["fault_drop"]) == (message["ts"], 1)
 
 
+def test_nothing_is_posted_while_the_history_cannot_be_read(serve, tmp_path, ledger):
+    server = serve(HistoryGoesDown(tmp_path / "slack", answers=0))
+    with pytest.raises(
+        SlackPostError, match=r"conversations\.history cannot tell whether run-1:meta-analysis"
+    ):
+        _poster(server).post("run-1:meta-analysis", "*report*", _charts(tmp_path), ledger)
+    assert server.emulator.messages() == []
+
+
 def test_when_slack_cannot_tell_whether_it_posted_nothing_is_posted_again(serve, tmp_path, ledger):
     server = serve(
-        SlackEmulator(tmp_path / "slack"),
-        path_pattern=r"completeUploadExternal",
-        rate_malformed=1.0,
-        outage_pattern=r"files\.info",
+        HistoryGoesDown(tmp_path / "slack", answers=1), path_pattern=r"chat\.postMessage", rate_malformed=1.0
     )
-    with pytest.raises(SlackPostError, match=r"files\.info cannot tell whether it was posted"):
+    with pytest.raises(
+        SlackPostError, match=r"chat\.postMessage failed .* conversations\.history cannot tell"
+    ):
         _poster(server).post("run-1:meta-analysis", "*report*", _charts(tmp_path), ledger)
     assert len(server.emulator.messages()) == 1  # it did land, once
     assert ledger.slack_post("run-1:meta-analysis") is None
 
 
 def test_a_retried_step_finds_the_post_its_first_try_could_not_confirm(serve, tmp_path, ledger):
-    # The first try posts, loses the answer and cannot ask files.info: it fails. The step's retry
-    # (same key) asks again, finds the message and records it instead of posting a second one.
+    # The first try posts, loses the answer and cannot read the history: it fails. The step's retry
+    # (same key) reads it, finds the message and records it instead of posting a second one.
     server = serve(
-        SlackEmulator(tmp_path / "slack"),
-        path_pattern=r"completeUploadExternal",
-        rate_malformed=1.0,
-        outage_pattern=r"files\.info",
+        HistoryGoesDown(tmp_path / "slack", answers=1), path_pattern=r"chat\.postMessage", rate_malformed=1.0
     )
     with pytest.raises(SlackPostError):
         _poster(server).post("run-1:meta-analysis", "*report*", _charts(tmp_path), ledger)
     server.faults.configure(FaultSettings())
+    server.emulator.answers = 10
     again = _poster(server).post("run-1:meta-analysis", "*report*", _charts(tmp_path), ledger)
     (message,) = server.emulator.messages()
     assert (again.reused, again.ts) == (True, message["ts"])
 
 
 def test_a_retried_step_posts_when_its_first_try_surely_did_not(serve, tmp_path, ledger):
-    server = serve(SlackEmulator(tmp_path / "slack"), path_pattern=r"completeUploadExternal", rate_5xx=1.0)
+    server = serve(SlackEmulator(tmp_path / "slack"), path_pattern=r"chat\.postMessage", rate_5xx=1.0)
     with pytest.raises(SlackPostError, match="failed 3 times, nothing was posted"):
         _poster(server).post("run-1:meta-analysis", "*report*", _charts(tmp_path), ledger)
     assert server.emulator.messages() == []
@@ -151,12 +194,12 @@ def test_a_retried_step_posts_when_its_first_try_surely_did_not(serve, tmp_path,
     assert _poster(server).post("run-1:meta-analysis", "*report*", [], ledger).reused
 
 
-def test_a_gateway_error_on_the_post_fails_clearly_without_a_duplicate(serve, tmp_path, ledger):
-    server = serve(SlackEmulator(tmp_path / "slack"), path_pattern=r"chat\.postMessage", rate_5xx=1.0)
-    with pytest.raises(SlackPostError, match=r"Slack chat\.postMessage failed"):
-        _poster(server).post("run-1:failure", "run failed", [], ledger)
+def test_a_refused_post_fails_clearly_without_a_retry(serve, tmp_path, ledger):
+    server = serve(SlackEmulator(tmp_path / "slack"))
+    with pytest.raises(SlackPostError, match=r"chat\.postMessage refused the message: msg_too_long"):
+        _poster(server).post("run-1:failure", "x" * 40_001, [], ledger)
     assert server.emulator.messages() == []
-    assert ledger.slack_post("run-1:failure") is None
+    assert server.stats()["requests"] == 3  # channels, history, one post
 
 
 # -- GitHub ------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ def test_a_run_like_the_reference_is_ok_even_at_another_time():
             "1 duplicate archives",
         ),
         ({"slack_messages": ["one", "two"]}, "1 duplicate slack"),
+        ({"slack_messages": []}, "0 Slack messages, expected one"),
         ({"slack_files": ["a.png", "a.png", "b.png"]}, "a chart was shared twice"),
         (
             {"ledger_actions": [{"action": "gone", "report": "r2", "run_id": "x", "dry_run": False}]},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -136,13 +137,21 @@ def test_conversations_list_pages_with_cursors(start_slack):
     assert pages == [["a", "b"], ["c"]]
 
 
-def test_files_upload_v2_puts_both_files_in_one_message(start_slack, tmp_path):
-    server = start_slack()
+def eventually(check: Callable[[], Any], seconds: float = 10.0) -> Any:
+    """`check()` once it is truthy: a delayed share shows after a moment (this waits, it asserts no time)."""
+    deadline = time.monotonic() + seconds
+    while not (result := check()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return result
+
+
+def test_files_upload_v2_puts_both_files_in_one_message_shared_a_moment_later(start_slack, tmp_path):
+    server = start_slack(share_delay_s=0.3)
     client = client_for(server)
     target = channel_id(client, "data-platform")
     response = client.files_upload_v2(
         file_uploads=[
-            {"file": PNG_A, "filename": "freshness.png", "title": "Freshness"},
+            {"file": PNG_A, "filename": "freshness.png", "title": "Freshness", "alt_txt": "Freshness by day"},
             {"file": PNG_B, "filename": "usage.png", "title": "Usage"},
         ],
         channel=target,
@@ -150,6 +159,9 @@ def test_files_upload_v2_puts_both_files_in_one_message(start_slack, tmp_path):
     )
     assert [f["title"] for f in response["files"]] == ["Freshness", "Usage"]
     assert all(f["mimetype"] == "image/png" for f in response["files"])
+    assert response["files"][0]["alt_txt"] == "Freshness by day" and "alt_txt" not in response["files"][1]
+    # Like Slack: the completion answers before the files are shared (and before the message shows).
+    assert [f["shares"] for f in response["files"]] == [{}, {}]
 
     files = emulator(server).files()
     assert [Path(f["path"]).read_bytes() for f in files] == [PNG_A, PNG_B]
@@ -158,8 +170,105 @@ def test_files_upload_v2_puts_both_files_in_one_message(start_slack, tmp_path):
     assert message["text"] == "Charts for this week"
     assert message["files"] == [f["id"] for f in files]
     assert {(f["channel"], f["ts"]) for f in files} == {(target, message["ts"])}
-    shares = response["files"][0]["shares"]["public"][target]
-    assert shares[0]["ts"] == message["ts"]
+    shares = eventually(lambda: client.files_info(file=files[0]["id"])["file"]["shares"])
+    assert shares["public"][target][0]["ts"] == message["ts"]
+    assert client.conversations_history(channel=target)["messages"][0]["ts"] == message["ts"]
+
+
+def test_shares_are_delayed_by_default(start_slack):
+    client = client_for(start_slack())
+    target = channel_id(client, "data-platform")
+    response = client.files_upload_v2(file=PNG_A, filename="a.png", channel=target, initial_comment="hi")
+    assert response["file"]["shares"] == {}
+    assert client.files_info(file=response["file"]["id"])["file"]["shares"] == {}
+    assert client.conversations_history(channel=target)["messages"] == []  # the message shows later too
+
+
+def test_alt_txt_is_for_images_only(start_slack):
+    client = client_for(start_slack())
+    refused = slack_error(lambda: client.files_getUploadURLExternal(filename="r.pdf", length=3, alt_txt="x"))
+    assert refused == "invalid_arguments"
+    long_alt = "x" * 2001
+    refused = slack_error(
+        lambda: client.files_getUploadURLExternal(filename="a.png", length=3, alt_txt=long_alt)
+    )
+    assert refused == "invalid_arguments"
+
+
+def test_image_blocks_show_private_uploads_and_share_them_later(start_slack):
+    server = start_slack(share_delay_s=0.3)
+    client = client_for(server)
+    target = channel_id(client, "data-platform")
+    upload = client.files_upload_v2(file=PNG_A, filename="chart.png", title="Chart", alt_txt="A rising line")
+    file_id = upload["file"]["id"]
+    assert (upload["file"]["shares"], upload["file"]["alt_txt"]) == ({}, "A rising line")  # private
+
+    def image(**fields: Any) -> list[dict[str, Any]]:
+        return [{"type": "image", "alt_text": "A rising line", **fields}]
+
+    posted = client.chat_postMessage(channel=target, text="report", blocks=image(slack_file={"id": file_id}))
+    shares = eventually(lambda: client.files_info(file=file_id)["file"]["shares"])
+    assert shares["public"][target][0]["ts"] == posted["ts"]
+
+    refusals = [
+        image(slack_file={"id": "F0NOSUCHFILE"}),
+        image(slack_file={"id": file_id, "url": upload["file"]["permalink"]}),
+        [{"type": "image", "slack_file": {"id": file_id}}],  # no alt_text
+        [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
+    ]
+    for blocks in refusals:
+        assert slack_error(lambda b=blocks: client.chat_postMessage(channel=target, text="r", blocks=b)) == (
+            "invalid_blocks"
+        )
+    by_permalink = client.chat_postMessage(
+        channel=target, text="again", blocks=image(slack_file={"url": upload["file"]["permalink"]})
+    )
+    assert by_permalink["ok"] is True
+
+
+def test_metadata_is_kept_and_history_returns_it_only_when_asked(start_slack):
+    server = start_slack(share_delay_s=0)
+    client = client_for(server)
+    target = channel_id(client, "data-platform")
+    metadata = {"event_type": "report_posted", "event_payload": {"key": "run-1"}}
+    first = client.chat_postMessage(channel=target, text="one", metadata=metadata)
+    client.chat_postMessage(channel=target, text="reply", thread_ts=first["ts"])  # not in history
+    second = client.chat_postMessage(channel=target, text="two")
+
+    plain = client.conversations_history(channel=target)["messages"]
+    assert [(m["text"], "metadata" in m) for m in plain] == [("two", False), ("one", False)]
+    full = client.conversations_history(channel=target, include_all_metadata=True)["messages"]
+    assert [m.get("metadata") for m in full] == [None, metadata]
+    # Pages, newest first; oldest is exclusive unless inclusive.
+    pages = [
+        [m["text"] for m in page["messages"]]
+        for page in client.conversations_history(channel=target, limit=1)
+    ]
+    assert pages == [["two"], ["one"]]
+    assert (
+        client.conversations_history(channel=target, oldest=first["ts"])["messages"][0]["ts"] == second["ts"]
+    )
+    assert (
+        len(client.conversations_history(channel=target, oldest=first["ts"], inclusive=True)["messages"]) == 2
+    )
+
+    bad = [
+        {"event_type": "has space", "event_payload": {}},
+        {"event_type": "ok", "event_payload": "not an object"},
+        {"event_type": "ok"},
+    ]
+    errors = [
+        slack_error(lambda m=m: client.chat_postMessage(channel=target, text="x", metadata=m)) for m in bad
+    ]
+    assert errors == ["invalid_metadata_schema", "invalid_metadata_schema", "invalid_metadata_format"]
+
+
+def test_history_wants_a_member_and_a_channel_id(start_slack):
+    server = start_slack(channels=("#data-platform", "#alerts"), bot_member_of=("#data-platform",))
+    client = client_for(server)
+    assert slack_error(lambda: client.conversations_history(channel="#data-platform")) == "channel_not_found"
+    alerts = channel_id(client, "alerts")
+    assert slack_error(lambda: client.conversations_history(channel=alerts)) == "not_in_channel"
 
 
 def test_upload_url_takes_multipart_too_and_chat_update_edits(start_slack):
