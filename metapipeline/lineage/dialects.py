@@ -4,23 +4,37 @@ from __future__ import annotations
 
 from metapipeline.mode.models import DataSource
 
-# Mode `adapter` (or a plain dialect name) -> sqlglot dialect, where the names differ.
+_JDBC_PREFIX = "jdbc:"
+
+# Mode `adapter`, without its `jdbc:` prefix -> sqlglot dialect. Real payloads and Mode's API docs
+# (Data Sources, `adapter` enum) send `jdbc:<name>`; some docs and clients use the bare name.
 _ADAPTER_DIALECTS = {
-    "jdbc:postgresql": "postgres",
+    "athena": "athena",
+    "bigquery": "bigquery",
+    "clickhouse": "clickhouse",
+    "databricks": "databricks",
+    "druid": "druid",
+    "hive": "hive",
+    "impala": "hive",  # Impala speaks HiveQL
+    "mysql": "mysql",
+    "oracle": "oracle",
+    "oracleadb": "oracle",  # Oracle Autonomous Database
     "postgresql": "postgres",
-    "jdbc:athena": "athena",
+    "presto": "presto",
+    "redshift": "redshift",
+    "snowflake": "snowflake",
+    "spark": "spark",
     "sqlserver": "tsql",
-    "mssql": "tsql",
-    "jdbc:mysql": "mysql",
-    "oracleadb": "oracle",
-    "impala": "hive",
-    "treasuredata": "presto",
-    "modedatasets": "duckdb",
+    "mssql": "tsql",  # DataHub's platform name for sqlserver
+    "teradata": "teradata",
+    "treasuredata": "presto",  # Treasure Data queries run on Presto/Trino
+    "trino": "trino",
+    "vertica": "postgres",  # no sqlglot dialect; Vertica's SQL and default schema follow PostgreSQL
+    "modedatasets": "duckdb",  # SQL over Mode Datasets runs on DuckDB
 }
-_KNOWN_DIALECTS = frozenset(
-    {"athena", "bigquery", "clickhouse", "databricks", "duckdb", "hive", "mysql", "oracle", "postgres",
-     "presto", "redshift", "snowflake", "spark", "teradata", "trino", "tsql", "druid"}
-)  # fmt: skip
+# Mode adapters that name no SQL dialect sqlglot knows (db2, denodo, salesforce, looker,
+# dbtsemanticlayer, ...) parse as generic SQL; workspace lineage names them.
+_KNOWN_DIALECTS = frozenset(_ADAPTER_DIALECTS.values())  # also accepted as they are
 
 # A connection without a schema reads this one (None: the dialect has no fixed default).
 # Snowflake and BigQuery have none worth guessing: Mode connections do not say.
@@ -28,8 +42,9 @@ _DEFAULT_SCHEMAS = {"postgres": "public", "redshift": "public", "tsql": "dbo", "
 
 
 def dialect_for_adapter(adapter: str | None) -> str:
-    """The sqlglot dialect of a Mode adapter such as `jdbc:postgresql`; "" (generic SQL) if unknown."""
-    name = (adapter or "").strip().lower()
+    """The sqlglot dialect of a Mode adapter (`jdbc:snowflake` or `snowflake`) or of a sqlglot
+    dialect name; "" (generic SQL) if unknown."""
+    name = (adapter or "").strip().lower().removeprefix(_JDBC_PREFIX)
     name = _ADAPTER_DIALECTS.get(name, name)
     return name if name in _KNOWN_DIALECTS else ""
 

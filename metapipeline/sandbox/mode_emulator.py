@@ -40,7 +40,6 @@ _ERROR_IDS = {
     404: "not_found",
     429: "too_many_requests",
 }
-_VENDORS = {"jdbc:postgresql": "postgresql", "jdbc:athena": "athena"}
 _FILTER_FIELDS = {"created_at", "updated_at"}
 _WS = r"/api/(?P<ws>[\w.-]+)"
 _SPACES = r"(?:spaces|collections)"
@@ -573,7 +572,7 @@ class ModeEmulator(Emulator):
             "database": source.get("database"),
             "host": source.get("host"),
             "port": source.get("port"),
-            "vendor": _VENDORS.get(adapter, adapter),
+            "vendor": adapter.removeprefix("jdbc:"),  # real payloads: jdbc:postgresql, postgresql
             "provider": "default",
             "warehouse": source.get("warehouse"),
             "queryable": True,

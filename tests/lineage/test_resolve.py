@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from metapipeline.dbt.relations import RelationIndex
+from metapipeline.dbt.relations import RelationIndex, load_dbt_graph
 from metapipeline.lineage.cache import ReferenceCache
 from metapipeline.lineage.dialects import data_source_defaults, dialect_for_adapter
 from metapipeline.lineage.resolve import QueryInput, QueryLineage, resolve_many, resolve_query
@@ -44,24 +44,90 @@ def test_every_sample_query_resolves_as_expected(
     assert results["3d5f7b9c1e24"].nodes == ("model.freshcart.dim_stores",)
 
 
-@pytest.mark.parametrize(
-    ("adapter", "dialect"),
-    [
-        ("snowflake", "snowflake"),
-        ("jdbc:postgresql", "postgres"),
-        ("bigquery", "bigquery"),
-        ("redshift", "redshift"),
-        ("databricks", "databricks"),
-        ("jdbc:athena", "athena"),
-        ("sqlserver", "tsql"),
-        ("presto", "presto"),
-        ("Trino", "trino"),
-        ("salesforce", ""),
-        (None, ""),
-    ],
-)
-def test_mode_adapters_map_to_sqlglot_dialects(adapter: str | None, dialect: str) -> None:
+# Mode's Data Sources `adapter` enum (API docs, old and new) -> the dialect its SQL is parsed in.
+MODE_ADAPTERS = {
+    "athena": "athena",
+    "bigquery": "bigquery",
+    "clickhouse": "clickhouse",
+    "databricks": "databricks",
+    "druid": "druid",
+    "hive": "hive",
+    "impala": "hive",
+    "mysql": "mysql",
+    "oracle": "oracle",
+    "oracleadb": "oracle",
+    "postgresql": "postgres",
+    "presto": "presto",
+    "redshift": "redshift",
+    "snowflake": "snowflake",
+    "spark": "spark",
+    "sqlserver": "tsql",
+    "teradata": "teradata",
+    "treasuredata": "presto",
+    "trino": "trino",
+    "vertica": "postgres",
+    "modedatasets": "duckdb",
+}
+# No SQL dialect to parse them in: generic SQL, named by the lineage op (see test_generic_sql_adapters_*).
+NO_DIALECT = ("db2", "denodo", "dbtmetrics", "dbtsemanticlayer", "salesforce", "looker", "arrowflightsql")
+
+
+@pytest.mark.parametrize(("name", "dialect"), MODE_ADAPTERS.items())
+def test_every_mode_adapter_maps_in_its_jdbc_and_bare_forms(name: str, dialect: str) -> None:
+    assert dialect_for_adapter(f"jdbc:{name}") == dialect
+    assert dialect_for_adapter(name) == dialect
+    assert dialect_for_adapter(f"JDBC:{name.upper()} ") == dialect
+
+
+@pytest.mark.parametrize("name", NO_DIALECT)
+def test_adapters_without_a_dialect_are_generic_sql_in_both_forms(name: str) -> None:
+    assert dialect_for_adapter(f"jdbc:{name}") == dialect_for_adapter(name) == ""
+
+
+@pytest.mark.parametrize(("adapter", "dialect"), [("postgres", "postgres"), ("tsql", "tsql"), ("mssql", "tsql"),
+                                                  ("duckdb", "duckdb"), ("", ""), (None, "")])  # fmt: skip
+def test_sqlglot_dialect_names_and_nothing_pass_as_they_are(adapter: str | None, dialect: str) -> None:
     assert dialect_for_adapter(adapter) == dialect
+
+
+def _bigquery_index() -> RelationIndex:
+    """A dbt project built in BigQuery: model `campaigns` in dataset `marts` of project `freshcart-marketing`."""
+    campaigns = {
+        "unique_id": "model.marketing.campaigns",
+        "resource_type": "model",
+        "name": "campaigns",
+        "package_name": "marketing",
+        "database": "freshcart-marketing",
+        "schema": "marts",
+        "relation_name": "`freshcart-marketing`.`marts`.`campaigns`",
+        "config": {"enabled": True, "materialized": "table"},
+    }
+    manifest = {
+        "metadata": {
+            "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json",
+            "adapter_type": "bigquery",
+        },
+        "nodes": {campaigns["unique_id"]: campaigns},
+        "sources": {},
+        "exposures": {},
+    }
+    return load_dbt_graph([manifest]).relation_index()
+
+
+@pytest.mark.parametrize("adapter", ["jdbc:bigquery", "bigquery"])
+def test_a_bigquery_report_reads_its_model_whichever_adapter_form_mode_sends(adapter: str) -> None:
+    # As Mode sends it: database is always "default", the project is the host.
+    payload = {"id": 7, "token": "f6d0a3b8e725", "name": "BigQuery", "adapter": adapter}
+    source = DataSource.from_api({**payload, "database": "default", "host": "freshcart-marketing"})
+    dialect, database, schema = data_source_defaults(source)
+    lineage = resolve_many(
+        [QueryInput("select * from marts.campaigns", {}, dialect, database, schema)], index=_bigquery_index()
+    )[0]
+    assert (lineage.status, lineage.nodes, lineage.unresolved) == (
+        "parsed",
+        ("model.marketing.campaigns",),
+        (),
+    )
 
 
 def test_bigquery_sources_use_the_host_as_project() -> None:

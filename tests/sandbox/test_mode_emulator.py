@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,11 @@ import requests
 from metapipeline.mode.client import ModeClient
 from metapipeline.mode.snapshot import take_snapshot
 from metapipeline.sandbox.faults import FaultSettings
-from metapipeline.sandbox.synthetic import synthetic_workspace
+from metapipeline.sandbox.synthetic import synthetic_platform, synthetic_workspace
 
 # Real Mode API responses, kept in the repository with their provenance (tests/fixtures/corpora/).
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "corpora" / "mode_api_samples"
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
 MODE_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 EXECUTIVE = "a0e4c1d7f2b9"
@@ -65,6 +67,43 @@ def test_list_responses_carry_every_key_real_mode_sends(
         for name, real_value in real_items[0].items():
             if real_value is not None and item.get(name) is not None and name not in {"custom_attributes"}:
                 assert type(item[name]) is type(real_value), name
+
+
+# Fields whose values are free text (names, hosts): their form says nothing about Mode's.
+FREE_TEXT_FIELDS = {"name", "description", "display_name", "database", "host", "warehouse"}
+
+
+def _value_form(value: object) -> str:
+    """How a value is written: `jdbc:postgresql` and `jdbc:snowflake` share a form, `snowflake` not."""
+    if not isinstance(value, str):
+        return type(value).__name__
+    for form, pattern in (
+        ("jdbc adapter", r"jdbc:[a-z0-9]+"),
+        ("token", r"[0-9a-f]{12}"),
+        ("lowercase word", r"[a-z0-9_]+"),
+    ):
+        if re.fullmatch(pattern, value):
+            return form
+    return "timestamp" if MODE_TIMESTAMP.match(value) else "text"
+
+
+@pytest.mark.parametrize("workspace", ["sample", "synthetic platform"])
+def test_data_sources_are_written_like_real_mode_data_sources(start_mode, mode_http, workspace):
+    document = None if workspace == "sample" else synthetic_platform(20, 20, 40, seed=0, now=NOW).workspace
+    real = _sample("data_sources.json")["_embedded"]["data_sources"][0]
+    assert _value_form(real["adapter"]) == "jdbc adapter"  # what the comparison rests on
+    assert real["vendor"] == real["adapter"].removeprefix("jdbc:")
+    ours = mode_http(start_mode(document)).get("data_sources").json()["_embedded"]["data_sources"]
+    assert len(ours) >= 3
+    for source in ours:
+        forms = {
+            name: (_value_form(source[name]), _value_form(value))
+            for name, value in real.items()
+            if name not in FREE_TEXT_FIELDS and value is not None and source.get(name) is not None
+        }
+        assert {name for name, (our, theirs) in forms.items() if our != theirs} == set(), (source, forms)
+        assert {"adapter", "vendor", "token", "id"} <= set(forms)
+        assert source["vendor"] == source["adapter"].removeprefix("jdbc:")
 
 
 def test_report_objects_look_like_mode_reports(start_mode, mode_http, sample_workspace):

@@ -31,7 +31,11 @@ def test_sample_has_the_shape_the_issue_asks_for(workspace):
     assert any(s["space_type"] == "private" for s in workspace["spaces"])
     assert len(workspace["reports"]) == expected["reports"] >= 25
     assert len(queries) == expected["queries"] >= 40
-    assert {ds["adapter"] for ds in workspace["data_sources"]} >= {"snowflake", "jdbc:postgresql", "bigquery"}
+    assert {ds["adapter"] for ds in workspace["data_sources"]} >= {
+        "jdbc:snowflake",
+        "jdbc:postgresql",
+        "jdbc:bigquery",
+    }
     sql = "\n".join(q["raw_query"] for q in queries)
     for feature in ("{% form %}", "{{ @", "WITH RECURSIVE", '"ANALYTICS"', "UNION ALL", "LATERAL FLATTEN"):
         assert feature in sql, feature

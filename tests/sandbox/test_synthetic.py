@@ -221,6 +221,10 @@ def test_workspace_has_realistic_shapes(platform):
     assert sum("JOIN" in t for t in texts) > len(texts) // 4
     assert sum("{{ @" in t for t in texts) > len(texts) // 100
     assert any("\\n" in d["source"] for d in workspace["definitions"])
+    adapters = [d["adapter"] for d in workspace["data_sources"]]
+    assert all(a.startswith("jdbc:") and dialect_for_adapter(a) for a in adapters), (
+        adapters
+    )  # as Mode sends them
 
 
 def test_the_mode_emulator_serves_it(start_mode, platform):
