@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from metapipeline.mode.models import DataSource
+from collections import Counter
+from collections.abc import Iterable
+
+from metapipeline.mode.models import DataSource, Query
 
 _JDBC_PREFIX = "jdbc:"
 
@@ -33,7 +36,7 @@ _ADAPTER_DIALECTS = {
     "modedatasets": "duckdb",  # SQL over Mode Datasets runs on DuckDB
 }
 # Mode adapters that name no SQL dialect sqlglot knows (db2, denodo, salesforce, looker,
-# dbtsemanticlayer, ...) parse as generic SQL; workspace lineage names them.
+# dbtsemanticlayer, ...) parse as generic SQL: `generic_sql_adapters` names them.
 _KNOWN_DIALECTS = frozenset(_ADAPTER_DIALECTS.values())  # also accepted as they are
 
 # A connection without a schema reads this one (None: the dialect has no fixed default).
@@ -62,3 +65,12 @@ def data_source_defaults(source: DataSource) -> tuple[str, str | None, str | Non
     if dialect == "bigquery" and (database or "default") == "default":
         database = source.host
     return dialect, database or None, default_schema_for(dialect)
+
+
+def generic_sql_adapters(sources: Iterable[DataSource], queries: Iterable[Query]) -> dict[str, int]:
+    """Mode adapter no dialect is known for -> how many of `queries` read through it, parsed as
+    generic SQL (a name in a dialect's own quoting may then match no dbt node)."""
+    unknown = {s.id: s.adapter or "(no adapter)" for s in sources if not dialect_for_adapter(s.adapter)}
+    return dict(
+        sorted(Counter(unknown[q.data_source_id] for q in queries if q.data_source_id in unknown).items())
+    )

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from metapipeline.dbt.relations import RelationIndex, load_dbt_graph
 from metapipeline.lineage.cache import ReferenceCache
+from metapipeline.lineage.dialects import generic_sql_adapters
 from metapipeline.lineage.workspace import (
     LineageItem,
     ResolvedItem,
@@ -49,6 +50,10 @@ def lineage_batches(context: OpExecutionContext, config: LineageBatchConfig, sna
     items = workspace_items(snapshot)
     chunks = batches(items, config.batch_size)
     context.log.info(f"{len(items)} queries and definitions in {len(chunks)} batch(es)")
+    for adapter, count in generic_sql_adapters(snapshot.data_sources, snapshot.queries).items():
+        context.log.warning(
+            f"{count} queries parse as generic SQL: no SQL dialect for Mode adapter {adapter!r}"
+        )
     for number, chunk in enumerate(chunks):
         yield DynamicOutput(chunk, mapping_key=f"batch_{number}")
 

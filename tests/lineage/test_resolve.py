@@ -8,7 +8,7 @@ import pytest
 
 from metapipeline.dbt.relations import RelationIndex, load_dbt_graph
 from metapipeline.lineage.cache import ReferenceCache
-from metapipeline.lineage.dialects import data_source_defaults, dialect_for_adapter
+from metapipeline.lineage.dialects import data_source_defaults, dialect_for_adapter, generic_sql_adapters
 from metapipeline.lineage.resolve import QueryInput, QueryLineage, resolve_many, resolve_query
 from metapipeline.mode.models import DataSource, Definition, Query
 from metapipeline.sandbox.sample import expected_outcomes
@@ -88,6 +88,20 @@ def test_adapters_without_a_dialect_are_generic_sql_in_both_forms(name: str) -> 
                                                   ("duckdb", "duckdb"), ("", ""), (None, "")])  # fmt: skip
 def test_sqlglot_dialect_names_and_nothing_pass_as_they_are(adapter: str | None, dialect: str) -> None:
     assert dialect_for_adapter(adapter) == dialect
+
+
+def test_generic_sql_adapters_are_named_with_the_queries_they_carry() -> None:
+    sources = [
+        DataSource(1, "a", "Snowflake", "jdbc:snowflake", "ANALYTICS", None),
+        DataSource(2, "b", "DB2", "jdbc:db2", "SHOP", None),
+        DataSource(3, "c", "Looker", "looker", None, None),
+        DataSource(4, "d", "Unused", "jdbc:denodo", None, None),
+        DataSource(5, "e", "Unsaid", None, None, None),
+    ]
+    queries = [
+        Query(f"q{i}", "q", "SELECT 1", source, "r") for i, source in enumerate([1, 2, 2, 3, 5, 9, None])
+    ]
+    assert generic_sql_adapters(sources, queries) == {"(no adapter)": 1, "jdbc:db2": 2, "looker": 1}
 
 
 def _bigquery_index() -> RelationIndex:
