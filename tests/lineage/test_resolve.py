@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlglot.dialects.dialect import Dialect
 
 from metapipeline.dbt.relations import RelationIndex, load_dbt_graph
 from metapipeline.lineage.cache import ReferenceCache
@@ -44,50 +45,34 @@ def test_every_sample_query_resolves_as_expected(
     assert results["3d5f7b9c1e24"].nodes == ("model.freshcart.dim_stores",)
 
 
-# Mode's Data Sources `adapter` enum (API docs, old and new) -> the dialect its SQL is parsed in.
-MODE_ADAPTERS = {
-    "athena": "athena",
-    "bigquery": "bigquery",
-    "clickhouse": "clickhouse",
-    "databricks": "databricks",
-    "druid": "druid",
-    "hive": "hive",
-    "impala": "hive",
-    "mysql": "mysql",
-    "oracle": "oracle",
-    "oracleadb": "oracle",
-    "postgresql": "postgres",
-    "presto": "presto",
-    "redshift": "redshift",
-    "snowflake": "snowflake",
-    "spark": "spark",
-    "sqlserver": "tsql",
-    "teradata": "teradata",
-    "treasuredata": "presto",
-    "trino": "trino",
-    "vertica": "postgres",
-    "modedatasets": "duckdb",
-}
-# No SQL dialect to parse them in: generic SQL, named by the lineage op (see test_generic_sql_adapters_*).
+# Mode's Data Sources `adapter` enum (API docs, old and new versions), less the `jdbc:`.
+MODE_SQL_ADAPTERS = ("athena", "bigquery", "clickhouse", "databricks", "druid", "hive", "impala", "mysql",
+                     "oracle", "oracleadb", "postgresql", "presto", "redshift", "snowflake", "spark",
+                     "sqlserver", "teradata", "treasuredata", "trino", "vertica", "modedatasets")  # fmt: skip
+# No SQL dialect to parse them in: generic SQL, named by the lineage op (generic_sql_adapters).
 NO_DIALECT = ("db2", "denodo", "dbtmetrics", "dbtsemanticlayer", "salesforce", "looker", "arrowflightsql")
 
 
-@pytest.mark.parametrize(("name", "dialect"), MODE_ADAPTERS.items())
-def test_every_mode_adapter_maps_in_its_jdbc_and_bare_forms(name: str, dialect: str) -> None:
-    assert dialect_for_adapter(f"jdbc:{name}") == dialect
-    assert dialect_for_adapter(name) == dialect
-    assert dialect_for_adapter(f"JDBC:{name.upper()} ") == dialect
+@pytest.mark.parametrize("name", MODE_SQL_ADAPTERS)
+def test_every_mode_adapter_maps_in_its_jdbc_and_bare_forms(name: str) -> None:
+    dialect = dialect_for_adapter(f"jdbc:{name}")
+    assert type(Dialect.get_or_raise(dialect)) is not Dialect  # a dialect of its own, not generic SQL
+    assert dialect_for_adapter(name) == dialect_for_adapter(f" JDBC:{name.upper()} ") == dialect
+
+
+@pytest.mark.parametrize(("adapter", "dialect"), [
+    ("jdbc:postgresql", "postgres"), ("jdbc:sqlserver", "tsql"), ("jdbc:impala", "hive"),
+    ("jdbc:oracleadb", "oracle"), ("jdbc:treasuredata", "presto"), ("jdbc:vertica", "postgres"),
+    ("jdbc:modedatasets", "duckdb"), ("jdbc:snowflake", "snowflake"), ("jdbc:bigquery", "bigquery"),
+    ("postgres", "postgres"), ("mssql", "tsql"), ("duckdb", "duckdb"), ("", ""), (None, ""),
+])  # fmt: skip
+def test_adapters_whose_dialect_has_another_name(adapter: str | None, dialect: str) -> None:
+    assert dialect_for_adapter(adapter) == dialect
 
 
 @pytest.mark.parametrize("name", NO_DIALECT)
 def test_adapters_without_a_dialect_are_generic_sql_in_both_forms(name: str) -> None:
     assert dialect_for_adapter(f"jdbc:{name}") == dialect_for_adapter(name) == ""
-
-
-@pytest.mark.parametrize(("adapter", "dialect"), [("postgres", "postgres"), ("tsql", "tsql"), ("mssql", "tsql"),
-                                                  ("duckdb", "duckdb"), ("", ""), (None, "")])  # fmt: skip
-def test_sqlglot_dialect_names_and_nothing_pass_as_they_are(adapter: str | None, dialect: str) -> None:
-    assert dialect_for_adapter(adapter) == dialect
 
 
 def test_generic_sql_adapters_are_named_with_the_queries_they_carry() -> None:
