@@ -1,7 +1,8 @@
 """Archive stale Mode reports; delete them after a grace period unless someone restored them.
 
-`plan_lifecycle` is pure: it turns a snapshot, the stale verdicts and the ledger's memory into a
-plan, or a refusal that says why nothing may happen. `apply_plan` carries a plan out through the
+`plan_lifecycle` is pure: it turns a snapshot, the stale verdicts, the ledger's memory and what
+Mode says now of each report metapipeline archived (`read_archived_by_us`) into a plan, or a
+refusal that says why nothing may happen. `apply_plan` carries a plan out through the
 Mode API (or, in a dry run, only records it) and writes every step to the ledger.
 """
 
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from metapipeline.mode.client import ModeAPIError, ModeClient, ModeNotFound
+from metapipeline.mode.models import ModePayloadError, Report
 from metapipeline.mode.snapshot import WorkspaceSnapshot
 from metapipeline.platform.stale import ReportVerdict
 from metapipeline.store.ledger import Action, Ledger
@@ -47,34 +49,66 @@ class LifecyclePlan:
         return [a for a in self.actions if a.action == kind]
 
 
+@dataclass
+class ArchivedReads:
+    """What `GET /reports/{token}` says now of each report metapipeline archived. Whether Mode's
+    listings show archived reports is not documented, so a listing never decides a delete."""
+
+    found: dict[str, Report] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)  # 404
+    unreadable: dict[str, str] = field(default_factory=dict)  # token -> error
+
+
+def read_archived_by_us(client: ModeClient, history: Mapping[str, Action]) -> ArchivedReads:
+    reads = ArchivedReads()
+    for token, last in sorted(history.items()):
+        if last.action != "archive":
+            continue
+        try:
+            payload = client.get(client.workspace_path("reports", token))
+            reads.found[token] = Report.from_api(payload, str(payload.get("space_token") or ""))
+        except ModeNotFound:
+            reads.gone.add(token)
+        except (ModeAPIError, ModePayloadError) as exc:
+            reads.unreadable[token] = str(exc)
+    return reads
+
+
 def plan_lifecycle(
     snapshot: WorkspaceSnapshot,
     verdicts: Iterable[ReportVerdict],
     history: Mapping[str, Action],
     settings: LifecycleSettings,
     now: datetime,
+    reads: ArchivedReads,
 ) -> LifecyclePlan:
-    """`history` is the ledger's `lifecycle_history`: what metapipeline last did to each report."""
+    """`history` is the ledger's `lifecycle_history`: what metapipeline last did to each report;
+    `reads` what Mode says now of those it archived."""
     plan = LifecyclePlan()
     if not snapshot.complete:
-        problems = "; ".join(f"{p.what}: {p.error}" for p in snapshot.failures[:3])
         plan.refusal = (
-            f"The Mode snapshot is incomplete ({len(snapshot.failures)} part(s) could not be read: {problems}). "
+            f"The Mode snapshot is incomplete ({snapshot.incomplete_because()}). "
             "Nothing is archived or deleted on partial evidence; the next complete run will act."
         )
         return plan
 
-    reports = {r.token: r for r in snapshot.reports}
     grace = timedelta(days=settings.grace_days)
     # A restore we noticed, or an unarchive recorded by hand: either way, hands off.
     restored = {token for token, last in history.items() if last.action in {"restored", "unarchive"}}
     for token, last in sorted(history.items()):
         if last.action != "archive":
             continue
-        report = reports.get(token)
+        if token in reads.gone:
+            plan.actions.append(PlannedAction(token, last.report_name, "gone", "no longer in Mode"))
+            continue
+        report = reads.found.get(token)
         if report is None:
-            if token not in snapshot.deleted_during_run:
-                plan.actions.append(PlannedAction(token, last.report_name, "gone", "no longer in Mode"))
+            error = reads.unreadable.get(token, "not read")
+            plan.waiting.append(
+                PlannedAction(
+                    token, last.report_name, "delete", f"could not read it back from Mode ({error})"
+                )
+            )
             continue
         if not report.archived:
             # Someone unarchived it: their decision stands, now and in later runs.
@@ -103,7 +137,7 @@ def plan_lifecycle(
         elif verdict.token not in history or history[verdict.token].action != "archive":
             plan.actions.append(step)
 
-    active = sum(not r.archived for r in snapshot.reports)
+    active = sum(not r.archived for r in (*snapshot.reports, *snapshot.datasets))
     to_archive = len(plan.of_kind("archive"))
     destructive = to_archive + len(plan.of_kind("delete"))
     if active and to_archive / active > settings.max_share:

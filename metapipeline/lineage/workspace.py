@@ -78,7 +78,8 @@ class WorkspaceLineage:
 
 
 def workspace_items(snapshot: WorkspaceSnapshot) -> list[LineageItem]:
-    """Every definition and every query of every report (archived ones too: they explain verdicts)."""
+    """Every definition and every query of every report and Dataset (archived ones too: they
+    explain verdicts)."""
     sources = {s.id: s for s in snapshot.data_sources}
     definitions = {d.name: d.source for d in snapshot.definitions}
     definition_tokens = {d.name: d.token for d in snapshot.definitions}
@@ -92,7 +93,7 @@ def workspace_items(snapshot: WorkspaceSnapshot) -> list[LineageItem]:
         LineageItem(DEFINITION, d.token, f"definition @{d.name}", input_for(d.source, d.data_source_id))
         for d in snapshot.definitions
     ]
-    for report in snapshot.reports:
+    for report in (*snapshot.reports, *snapshot.datasets):
         for query in report.queries:
             used = {m.group(1) for m in DEFINITION_PATTERN.finditer(query.raw_query)}
             items.append(

@@ -228,12 +228,22 @@ class Report:
     creator_username: str | None
     web_url: str | None
     queries: tuple[Query, ...] = field(default=())
+    is_dataset: bool = False  # Mode serves Datasets as report objects of type DatasetReport
+    # Tokens of the Datasets it imports: only `GET /reports/{token}` carries them, listings do not.
+    imported_datasets: tuple[str, ...] = ()
+    # A listing's `has_imported_datasets`: False means none; None means the listing did not say.
+    lists_imports: bool | None = None
 
     @classmethod
     def from_api(cls, obj: dict[str, Any], space_token: str) -> Report:
         obj = _object(obj, f"report in space {space_token}")
         token = _token(obj, f"report in space {space_token}")
         what = f"Mode report {token}"
+        lists_imports = obj.get("has_imported_datasets")
+        if lists_imports is not None and not isinstance(lists_imports, bool):
+            raise ModePayloadError(
+                f"{what}: has_imported_datasets is {lists_imports!r}, expected true or false"
+            )
         return cls(
             token=token,
             name=_text(obj, "name", what) or token,
@@ -248,4 +258,20 @@ class Report:
             schedules_count=_count(obj, "schedules_count", what),
             creator_username=_creator_username(obj),
             web_url=_link(obj, "web"),
+            is_dataset=obj.get("type") == "DatasetReport",
+            lists_imports=lists_imports,
         )
+
+
+def imported_dataset_tokens(obj: dict[str, Any]) -> tuple[str, ...]:
+    """The tokens in a single report's `imported_datasets` (absent or null: none)."""
+    obj = _object(obj, "report")
+    what = f"Mode report {obj.get('token')}"
+    imported = obj.get("imported_datasets")
+    if imported is None:
+        return ()
+    if not isinstance(imported, list):
+        raise ModePayloadError(f"{what}: imported_datasets is {type(imported).__name__}, expected a list")
+    return tuple(
+        _token(_object(d, f"dataset imported by {what}"), f"dataset imported by {what}") for d in imported
+    )

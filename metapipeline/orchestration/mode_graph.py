@@ -12,6 +12,7 @@ from metapipeline.actions.mode_lifecycle import (
     LifecycleSettings,
     apply_plan,
     plan_lifecycle,
+    read_archived_by_us,
 )
 from metapipeline.dbt.manifest import mode_reports_behind_exposures
 from metapipeline.markdown import table as markdown_table
@@ -26,29 +27,52 @@ from metapipeline.run_files import SNAPSHOT
 CREATOR_REFRESH = timedelta(days=7)  # how long a report owner's name and email are trusted
 
 
+class SnapshotConfig(Config):
+    skip_spaces: list[str] = Field(
+        default_factory=list,
+        description="Space tokens or names not to read (e.g. ones the token gets 403 on). Accepting "
+        "the gap lets destructive steps run: models only reports there read may be proposed.",
+    )
+
+
 @op(tags=kind("mode"), out=Out(WorkspaceSnapshot), retry_policy=SERVICE_RETRY)
 def mode_snapshot(
-    context: OpExecutionContext, mode: ModeResource, ledger: LedgerResource, clock: ClockResource
+    context: OpExecutionContext,
+    config: SnapshotConfig,
+    mode: ModeResource,
+    ledger: LedgerResource,
+    clock: ClockResource,
 ) -> Output:
-    """Read the Mode workspace; queries only for reports new or changed since the last run, and
-    report owners only when not read in the last week."""
+    """Read the Mode workspace; queries only for reports and Datasets new or changed since the last
+    run, and report owners only when not read in the last week."""
     client = mode.client()
     now = clock.now()
     with closing(ledger.open()) as store:
         cached = store.cached_reports(client.workspace)
         known = store.cached_creators(client.workspace, read_since=now - CREATOR_REFRESH)
-        snapshot = take_snapshot(client, cached=cached, known_creators=known, progress=context.log.info)
+        snapshot = take_snapshot(
+            client,
+            cached=cached,
+            known_creators=known,
+            skip_spaces=config.skip_spaces,
+            progress=context.log.info,
+        )
         store.store_reports(client.workspace, snapshot.cache_entries(stored=cached))
         store.store_creators(client.workspace, (snapshot.creators[u] for u in snapshot.creators_read), now)
         if snapshot.complete:
-            store.forget_reports(client.workspace, set(cached) - {r.token for r in snapshot.reports})
+            kept = {r.token for r in (*snapshot.reports, *snapshot.datasets)}
+            store.forget_reports(client.workspace, set(cached) - kept)
     for problem in snapshot.failures:
         context.log.warning(f"could not read {problem.what}: {problem.error}")
+    if snapshot.skipped_spaces:
+        context.log.warning(f"skipped (skip_spaces): {', '.join(snapshot.skipped_spaces)}")
     saved = write_snapshot(snapshot, run_file(context, SNAPSHOT))
     metadata: dict[str, Any] = {name: MetadataValue.int(value) for name, value in snapshot.counts().items()}
     metadata["complete"] = MetadataValue.bool(snapshot.complete)
     metadata["snapshot file"] = MetadataValue.path(str(saved))  # `metapipeline plan --snapshot` reads it
     metadata["requests"] = MetadataValue.int(snapshot.requests_sent)
+    if snapshot.skipped_spaces:
+        metadata["skipped spaces"] = MetadataValue.text(", ".join(snapshot.skipped_spaces))
     if snapshot.failures:
         rows = [(p.what, p.error) for p in snapshot.failures]
         metadata["failures"] = MetadataValue.md(markdown_table(["what", "error"], rows))
@@ -87,6 +111,7 @@ def stale_reports(
         snapshot.reports,
         config.policy(),
         clock.now(),
+        datasets=snapshot.datasets,
         space_names={s.token: s.name for s in snapshot.spaces},
         exposure_backed=mode_reports_behind_exposures(manifest),
     )
@@ -130,7 +155,9 @@ def mode_lifecycle(
     now = clock.now()
     with closing(ledger.open()) as store:
         history = store.lifecycle_history(client.workspace)
-        plan = plan_lifecycle(snapshot, verdicts, history, settings, now)
+        # Read back each report we archived: listings may leave archived reports out.
+        reads = read_archived_by_us(client, history)
+        plan = plan_lifecycle(snapshot, verdicts, history, settings, now, reads)
         if plan.refusal:
             context.log.warning(f"Refusing to archive or delete: {plan.refusal}")
         outcome = apply_plan(

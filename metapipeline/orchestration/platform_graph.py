@@ -17,7 +17,12 @@ from metapipeline.mode.snapshot import WorkspaceSnapshot
 from metapipeline.orchestration.artifacts import run_artifacts
 from metapipeline.orchestration.policies import kind
 from metapipeline.orchestration.resources import ClockResource, LedgerResource
-from metapipeline.platform.analysis import exposure_reports, platform_graph, unused_models
+from metapipeline.platform.analysis import (
+    exposure_reports,
+    platform_graph,
+    snapshot_evidence,
+    unused_models,
+)
 from metapipeline.platform.centrality import centrality_table, optimisation_priority
 from metapipeline.platform.export import write_graph
 from metapipeline.platform.plan import Plan, build_plan
@@ -156,7 +161,7 @@ def write_plan(
         unused=unused,
         exposure_changes=exposure_changes(manifest, exposure_reports(snapshot, lineage, archived_now)),
         evidence={
-            "mode snapshot complete": snapshot.complete,
+            **snapshot_evidence(snapshot),
             "mode ingestion failures": len(snapshot.failures),
             **{f"queries {status}": n for status, n in lineage.status_counts().items()},
             "tables dbt does not build": len(lineage.unresolved()),

@@ -33,11 +33,19 @@ def platform_graph(
 
 def evidence_gaps(snapshot: WorkspaceSnapshot) -> str:
     """Why the evidence is incomplete ("" when it is complete): what could not be read."""
-    if snapshot.complete:
-        return ""
-    named = ", ".join(problem.what for problem in snapshot.failures[:5])
-    more = f" and {len(snapshot.failures) - 5} more" if len(snapshot.failures) > 5 else ""
-    return f"the Mode snapshot could not read {named}{more}"
+    return f"the Mode snapshot is incomplete: {snapshot.incomplete_because()}" if snapshot.failures else ""
+
+
+def snapshot_evidence(snapshot: WorkspaceSnapshot) -> dict[str, Any]:
+    """What the plan records about the Mode snapshot, offline and in a run alike."""
+    evidence: dict[str, Any] = {
+        "mode snapshot complete": snapshot.complete,
+        "mode Datasets": len(snapshot.datasets),
+    }
+    if snapshot.skipped_spaces:
+        # The user accepted these gaps: models only they read may be proposed.
+        evidence["mode spaces skipped (skip_spaces, not read)"] = ", ".join(snapshot.skipped_spaces)
+    return evidence
 
 
 def unused_models(
@@ -69,9 +77,15 @@ def exposure_reports(
     creators = snapshot.creators
     spaces = {s.token: s.name for s in snapshot.spaces}
     records = []
+    datasets = {d.token: d for d in snapshot.datasets}
     for report in snapshot.reports:
         creator = creators.get(report.creator_username or "")
-        nodes = {n for q in report.queries if (found := lineage.queries.get(q.token)) for n in found.nodes}
+        # What it reads through the Datasets it imports counts as its own.
+        queries = [
+            *report.queries,
+            *(q for t in report.imported_datasets if t in datasets for q in datasets[t].queries),
+        ]
+        nodes = {n for q in queries if (found := lineage.queries.get(q.token)) for n in found.nodes}
         records.append(
             ReportRecord(
                 token=report.token,

@@ -18,12 +18,17 @@ from typing import TextIO
 import networkx as nx
 
 from metapipeline.actions.exposures import exposure_changes
-from metapipeline.actions.mode_lifecycle import LifecycleSettings, plan_lifecycle
+from metapipeline.actions.mode_lifecycle import ArchivedReads, LifecycleSettings, plan_lifecycle
 from metapipeline.dbt.manifest import mode_reports_behind_exposures, read_manifests
 from metapipeline.dbt.relations import load_dbt_graph
 from metapipeline.lineage.workspace import WorkspaceLineage, resolve_items, workspace_items
 from metapipeline.mode.snapshot_file import read_snapshot
-from metapipeline.platform.analysis import exposure_reports, platform_graph, unused_models
+from metapipeline.platform.analysis import (
+    exposure_reports,
+    platform_graph,
+    snapshot_evidence,
+    unused_models,
+)
 from metapipeline.platform.graph import report_id
 from metapipeline.platform.plan import Plan, build_plan
 from metapipeline.platform.stale import StalePolicy, judge_reports
@@ -52,7 +57,9 @@ def analyse_offline(
 
     manifests = read_manifests(manifest_paths)
     snapshot = read_snapshot(snapshot_path)
-    say(f"{len(manifests)} manifest(s); {len(snapshot.reports)} reports, {len(snapshot.queries)} queries")
+    say(
+        f"{len(manifests)} manifest(s); {len(snapshot.reports)} reports, {len(snapshot.datasets)} Datasets, {len(snapshot.queries)} queries"
+    )
     index = load_dbt_graph(manifests).relation_index()
     lineage = WorkspaceLineage.gather(resolve_items(workspace_items(snapshot), index))
     say(f"lineage: {lineage.status_counts()}")
@@ -63,10 +70,11 @@ def analyse_offline(
         snapshot.reports,
         StalePolicy(),
         now,
+        datasets=snapshot.datasets,
         space_names={s.token: s.name for s in snapshot.spaces},
         exposure_backed=exposure_backed,
     )
-    lifecycle = plan_lifecycle(snapshot, verdicts, {}, LifecycleSettings(dry_run=True), now)
+    lifecycle = plan_lifecycle(snapshot, verdicts, {}, LifecycleSettings(dry_run=True), now, ArchivedReads())
     archived_now = {a.report_token for a in lifecycle.of_kind("archive")}
     graph = platform_graph(manifests, snapshot, lineage)
     say(f"platform graph: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges")
@@ -86,7 +94,7 @@ def analyse_offline(
         unused=unused,
         exposure_changes=changes,
         evidence={
-            "mode snapshot complete": snapshot.complete,
+            **snapshot_evidence(snapshot),
             "mode snapshot taken at": snapshot.taken_at,
             **{f"queries {status}": n for status, n in lineage.status_counts().items()},
         },

@@ -1,8 +1,9 @@
 """The platform graph: dbt and Mode in one networkx DiGraph whose edges follow the data.
 
 Node ids: dbt nodes keep their `unique_id`; Mode nodes are `mode.report.<token>`,
-`mode.query.<token>` and `mode.definition.<token>`. Edges: source -> model -> mode_query ->
-mode_report, model -> exposure, model -> mode_definition -> mode_query. Lineage edges carry `how`
+`mode.dataset.<token>`, `mode.query.<token>` and `mode.definition.<token>`. Edges: source ->
+model -> mode_query -> mode_report, model -> mode_query -> mode_dataset -> each mode_report that
+imports it, model -> exposure, model -> mode_definition -> mode_query. Lineage edges carry `how`
 (`parsed` or `fallback`) so every verdict can be explained.
 """
 
@@ -13,6 +14,7 @@ from typing import Any, Protocol
 
 import networkx as nx
 
+from metapipeline.mode.models import Query
 from metapipeline.mode.snapshot import WorkspaceSnapshot
 from metapipeline.unpickling import collector_paused
 
@@ -35,6 +37,10 @@ def report_id(token: str) -> str:
 
 def query_id(token: str) -> str:
     return f"mode.query.{token}"
+
+
+def dataset_id(token: str) -> str:
+    return f"mode.dataset.{token}"
 
 
 def definition_id(token: str) -> str:
@@ -114,11 +120,12 @@ def _add_mode(
         reads = definition_reads.get(definition.token)
         if reads is not None:
             _add_reads(graph, node, reads)
-    for report in snapshot.reports:
+    for report in (*snapshot.datasets, *snapshot.reports):
+        node = dataset_id(report.token) if report.is_dataset else report_id(report.token)
         creator = creators.get(report.creator_username or "")
         graph.add_node(
-            report_id(report.token),
-            kind="mode_report",
+            node,
+            kind="mode_dataset" if report.is_dataset else "mode_report",
             name=report.name,
             archived=report.archived,
             space=report.space_token,
@@ -128,20 +135,31 @@ def _add_mode(
             runs_count=report.runs_count,
             url=report.web_url,
         )
+        for dataset in report.imported_datasets:
+            if dataset_id(dataset) in graph:
+                graph.add_edge(dataset_id(dataset), node, how="imports")
         for query in report.queries:
-            node = query_id(query.token)
-            reads = query_reads.get(query.token)
-            graph.add_node(
-                node, kind="mode_query", name=query.name, status=reads.status if reads else "unread"
-            )
-            graph.add_edge(node, report_id(report.token), how="mode")
-            used = [d for t in definitions_used.get(query.token, ()) if (d := definition_id(t)) in graph]
-            for used_definition in used:
-                graph.add_edge(used_definition, node, how="mode")
-            if reads is not None:
-                # Models reached through a definition hang off the definition, not the query too.
-                through_definitions = {m for d in used for m in graph.predecessors(d)}
-                _add_reads(graph, node, reads, skip=through_definitions)
+            _add_query(graph, query, node, query_reads, definitions_used)
+
+
+def _add_query(
+    graph: nx.DiGraph,
+    query: Query,
+    reader: str,
+    query_reads: Mapping[str, Reads],
+    definitions_used: Mapping[str, Iterable[str]],
+) -> None:
+    node = query_id(query.token)
+    reads = query_reads.get(query.token)
+    graph.add_node(node, kind="mode_query", name=query.name, status=reads.status if reads else "unread")
+    graph.add_edge(node, reader, how="mode")
+    used = [d for t in definitions_used.get(query.token, ()) if (d := definition_id(t)) in graph]
+    for used_definition in used:
+        graph.add_edge(used_definition, node, how="mode")
+    if reads is not None:
+        # Models reached through a definition hang off the definition, not the query too.
+        through_definitions = {m for d in used for m in graph.predecessors(d)}
+        _add_reads(graph, node, reads, skip=through_definitions)
 
 
 def _add_reads(graph: nx.DiGraph, reader: str, reads: Reads, skip: Collection[str] = ()) -> None:

@@ -35,29 +35,40 @@ def judge_reports(
     policy: StalePolicy,
     now: datetime,
     *,
+    datasets: Iterable[Report] = (),
     space_names: Mapping[str, str] | None = None,
     exposure_backed: Mapping[str, str] | None = None,
 ) -> list[ReportVerdict]:
-    """A verdict for every report that is not archived already.
+    """A verdict for every report and Dataset that is not archived already.
 
     `exposure_backed` maps report tokens to the dbt exposure of maturity high that names them.
+    A Dataset that a live report (neither archived nor stale now) imports is never stale.
     """
     space_names = space_names or {}
     exposure_backed = exposure_backed or {}
     protected_spaces = set(policy.protected_spaces)
-    verdicts = []
-    for report in reports:
-        if report.archived:
-            continue
+
+    def verdict(report: Report, imported_by: list[Report]) -> ReportVerdict:
         why_stale = _why_stale(report, policy, now)
         why_kept = None
-        if why_stale:
+        if why_stale and imported_by:
+            names = ", ".join(f"{r.token} ({r.name})" for r in imported_by)
+            why_kept = f"imported by the live report{'s' * (len(imported_by) > 1)} {names}"
+        elif why_stale:
             why_kept = _why_kept(report, policy, now, space_names, protected_spaces, exposure_backed)
-        verdicts.append(
-            ReportVerdict(
-                report.token, report.name, bool(why_stale and not why_kept), why_kept or why_stale or ""
-            )
+        return ReportVerdict(
+            report.token, report.name, bool(why_stale and not why_kept), why_kept or why_stale or ""
         )
+
+    reports = [r for r in reports if not r.archived]
+    verdicts = [verdict(report, []) for report in reports]
+    stale = {v.token for v in verdicts if v.stale}
+    importers: dict[str, list[Report]] = {}
+    for report in reports:
+        if report.token not in stale:
+            for token in report.imported_datasets:
+                importers.setdefault(token, []).append(report)
+    verdicts += [verdict(d, importers.get(d.token, [])) for d in datasets if not d.archived]
     return verdicts
 
 

@@ -1,6 +1,7 @@
 """Consumers and unused models: which dbt models no live consumer reads, with the evidence.
 
-A consumer is an active Mode report (not archived, not archived in this run), a hand-written dbt
+A consumer is an active Mode report (not archived, not archived in this run), an active Mode
+Dataset (imported by a live report, or run recently enough not to be stale), a hand-written dbt
 exposure, or a model a user protects. A model is unused when no path leads from it to a consumer.
 Exposures metapipeline generates from Mode (`mode_<token>`) mirror Mode and are not consumers
 themselves: otherwise an archived report would keep its models alive through its own exposure.
@@ -16,7 +17,7 @@ from typing import Any
 
 import networkx as nx
 
-from metapipeline.platform.graph import report_id
+from metapipeline.platform.graph import dataset_id, report_id
 
 GENERATED_EXPOSURE_PREFIX = "mode_"
 
@@ -75,16 +76,27 @@ class UnusedModels:
 
 def consumers(graph: nx.DiGraph, archived_now: Collection[str], protections: Protections) -> dict[str, str]:
     """Consumer node -> why it counts. `archived_now` holds report tokens archived in this run."""
-    archived_ids = {report_id(token) for token in archived_now}
+    archived_ids = {make(token) for token in archived_now for make in (report_id, dataset_id)}
     found = {}
+    datasets = []
     for node, attrs in graph.nodes(data=True):
         kind = attrs["kind"]
-        if kind == "mode_report" and not attrs.get("archived") and node not in archived_ids:
+        live = not attrs.get("archived") and node not in archived_ids
+        if kind == "mode_report" and live:
             found[node] = "active Mode report"
+        elif kind == "mode_dataset" and live:
+            datasets.append(node)
         elif kind == "exposure" and not attrs["name"].startswith(GENERATED_EXPOSURE_PREFIX):
             found[node] = "dbt exposure"
         elif kind == "model" and (why := protections.reason(node, attrs)):
             found[node] = f"protected ({why})"
+    for node in datasets:  # not archived, nor stale now: a live report imports it, or it runs
+        importers = [r for r in sorted(graph.successors(node)) if found.get(r) == "active Mode report"]
+        found[node] = (
+            f"active Mode Dataset imported by {', '.join(importers)}"
+            if importers
+            else "active Mode Dataset (run recently, not stale)"
+        )
     return found
 
 
@@ -151,11 +163,11 @@ def _reaching(graph: nx.DiGraph, targets: Iterable[str]) -> set[str]:
 def _explain(graph: nx.DiGraph, node: str, archived_now: Collection[str]) -> Downstream:
     attrs = graph.nodes[node]
     kind = attrs["kind"]
-    if kind == "mode_report":
-        token = node.removeprefix("mode.report.")
+    if kind in {"mode_report", "mode_dataset"}:
+        token = node.rsplit(".", 1)[-1]
         why = "archived in this run (stale)" if token in archived_now else "archived in Mode"
     elif kind == "mode_query":
-        why = "its report is archived"
+        why = "its report or Dataset is archived"
     elif kind == "exposure":
         why = "generated from Mode, follows its report"
     else:
@@ -177,8 +189,13 @@ def explain(
     lines = [f"{node} ({attrs['kind']}, {attrs.get('name')})"]
     if node in found:
         lines.append(f"is a consumer: {found[node]}")
-    elif attrs["kind"] == "mode_report":
+    elif attrs["kind"] in {"mode_report", "mode_dataset"}:
         lines.append(f"is not a consumer: {_explain(graph, node, archived_now).why_not_a_consumer}")
+    if attrs["kind"] == "mode_dataset":
+        importers = [f"{r} ({graph.nodes[r].get('name')})" for r in sorted(graph.successors(node))]
+        queries = sorted(graph.predecessors(node))
+        lines.append(f"imported by: {', '.join(importers) or 'no report'}")
+        lines.append(f"its queries: {', '.join(queries) or 'none'}")
     # Breadth-first downstream: the first time a consumer is reached is along a shortest path.
     parents: dict[str, str | None] = {node: None}
     queue = deque([node])

@@ -7,7 +7,9 @@ auth, the per-user rate limit with Retry-After, and Mode's `{"id", "message"}` e
 Archive, unarchive and delete persist in `data_dir/mode_state.json` as an overlay on the document,
 so a second run sees what the first one did; every such request that reached a report is also
 appended to `data_dir/mode_history.jsonl` (and `history`), so a test can tell a report archived
-twice from one archived once and asked again.
+twice from one archived once and asked again. Datasets are report objects of type DatasetReport
+(listed under `/spaces/{s}/datasets`, still under the key `reports`); a report's
+`imported_datasets` only appear on `GET /reports/{token}`, its listing says `has_imported_datasets`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -72,9 +74,14 @@ class ModeEmulator(Emulator):
         ignore_page_param: bool = False,
         delete_status: Literal[200, 204] = 200,
         host: str = "https://app.mode.com",
+        forbidden_spaces: Collection[str] = (),
+        archived_in_listings: bool = True,
     ):
         """`credentials` maps an API token to (secret, username); by default one token for the
-        workspace's first user. `past_end` and `ignore_page_param` reproduce Mode's pagination quirks."""
+        workspace's first user. `past_end` and `ignore_page_param` reproduce Mode's pagination quirks.
+        `forbidden_spaces` (tokens) answer 403, with their reports, as spaces the token may not read
+        do. `archived_in_listings=False` leaves archived reports out of listings (Mode does not say
+        whether it lists them); `GET /reports/{token}` still finds them."""
         self.document = copy.deepcopy(document)
         self.ws = self.document["workspace"]["username"]
         first_user = self.document["users"][0]["username"]
@@ -83,6 +90,8 @@ class ModeEmulator(Emulator):
         self.past_end = past_end
         self.ignore_page_param = ignore_page_param
         self.delete_status = delete_status
+        self.forbidden_spaces = set(forbidden_spaces)
+        self.archived_in_listings = archived_in_listings
         self.web_host = host.rstrip("/")
         self._state_file = data_dir / "mode_state.json" if data_dir else None
         self._history_file = data_dir / "mode_history.jsonl" if data_dir else None
@@ -92,7 +101,10 @@ class ModeEmulator(Emulator):
         self._users = {u["username"]: u for u in self.document["users"]}
         self._spaces = {s["token"]: s for s in self.document["spaces"]}
         self._sources = {d["id"]: d for d in self.document["data_sources"]}
-        self._reports = {r["token"]: r for r in self.document["reports"]}
+        # Datasets are reports to Mode's API: one table, told apart by `type`.
+        self._reports = {
+            r["token"]: r for r in [*self.document["reports"], *self.document.get("datasets", [])]
+        }
         self._overlay: dict[str, Any] = {"reports": {}, "deleted": []}
         self._load_state()
 
@@ -196,12 +208,21 @@ class ModeEmulator(Emulator):
             Route.of("GET", rf"{_WS}/{_SPACES}", self._list_spaces),
             Route.of("GET", rf"{_WS}/{_SPACES}/(?P<space>\w+)", self._get_space),
             Route.of("GET", rf"{_WS}/{_SPACES}/(?P<space>\w+)/reports", self._list_reports),
+            Route.of("GET", rf"{_WS}/{_SPACES}/(?P<space>\w+)/datasets", self._list_datasets),
             Route.of("GET", rf"{_WS}/reports/(?P<report>\w+)", self._get_report),
             Route.of("DELETE", rf"{_WS}/reports/(?P<report>\w+)", self._delete_report),
             Route.of("PATCH", rf"{_WS}/reports/(?P<report>\w+)/archive", self._archive),
             Route.of("PATCH", rf"{_WS}/reports/(?P<report>\w+)/unarchive", self._unarchive),
             Route.of("GET", rf"{_WS}/reports/(?P<report>\w+)/queries", self._list_queries),
             Route.of("GET", rf"{_WS}/reports/(?P<report>\w+)/queries/(?P<query>\w+)", self._get_query),
+            Route.of(
+                "GET", rf"{_WS}/reports/(?P<report>\w+)/queries/(?P<query>\w+)/charts", self._list_charts
+            ),
+            Route.of(
+                "GET",
+                rf"{_WS}/reports/(?P<report>\w+)/queries/(?P<query>\w+)/charts/(?P<chart>\w+)",
+                self._get_chart,
+            ),
             Route.of("GET", rf"{_WS}/data_sources", self._list_data_sources),
             Route.of("GET", rf"{_WS}/data_sources/(?P<source>\w+)", self._get_data_source),
             Route.of("GET", rf"{_WS}/definitions", self._list_definitions),
@@ -250,27 +271,47 @@ class ModeEmulator(Emulator):
             spaces = [s for s in spaces if caller in s["members"]]
         return self._paged(request, "spaces", f"/api/{self.ws}/collections", [self._space(s) for s in spaces])
 
+    def _forbidden(self, space_token: str) -> Response | None:
+        if space_token in self.forbidden_spaces:
+            return self.error(403, "Forbidden: you do not have permission to view this space")
+        return None
+
     def _get_space(self, request: Request) -> Response:
         if (problem := self._check_workspace(request)) is not None:
             return problem
         space = self._spaces.get(request.params["space"])
         if space is None:
             return self.error(404, f"Space {request.params['space']!r} not found")
-        return Response(200, self._space(space))
+        return self._forbidden(space["token"]) or Response(200, self._space(space))
 
     def _list_reports(self, request: Request) -> Response:
+        return self._list_in_space(request, "reports", datasets=False)
+
+    def _list_datasets(self, request: Request) -> Response:
+        return self._list_in_space(request, "datasets", datasets=True)
+
+    def _list_in_space(self, request: Request, collection: str, *, datasets: bool) -> Response:
         if (problem := self._check_workspace(request)) is not None:
             return problem
         space_token = request.params["space"]
         if space_token not in self._spaces:
             return self.error(404, f"Space {space_token!r} not found")
+        if (refused := self._forbidden(space_token)) is not None:
+            return refused
         with self._lock:
-            reports = [r for r in self._reports.values() if r["space_token"] == space_token]
+            reports = [
+                r
+                for r in self._reports.values()
+                if r["space_token"] == space_token
+                and _is_dataset(r) == datasets
+                and (self.archived_in_listings or not r["archived"])
+            ]
         try:
             reports = _filtered_and_ordered(reports, request.query)
         except ValueError as exc:
             return self.error(400, str(exc))
         items = [self._report(r, listing=True) for r in reports]
+        # Like Mode's: Datasets come back under `reports`, the href saying /reports too.
         return self._paged(request, "reports", f"/api/{self.ws}/collections/{space_token}/reports", items)
 
     def _find_report(self, request: Request) -> dict[str, Any] | Response:
@@ -279,7 +320,7 @@ class ModeEmulator(Emulator):
         report = self._reports.get(request.params["report"])
         if report is None:
             return self.error(404, f"Report {request.params['report']!r} not found")
-        return report
+        return self._forbidden(report["space_token"]) or report
 
     def _get_report(self, request: Request) -> Response:
         report = self._find_report(request)
@@ -328,13 +369,37 @@ class ModeEmulator(Emulator):
         return Response(200, {"_links": _links(self=href), "_embedded": {"queries": items}})
 
     def _get_query(self, request: Request) -> Response:
+        found = self._find_query(request)
+        return found if isinstance(found, Response) else Response(200, self._query(*found))
+
+    def _find_query(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]] | Response:
         report = self._find_report(request)
         if isinstance(report, Response):
             return report
         for query in report["queries"]:
             if query["token"] == request.params["query"]:
-                return Response(200, self._query(report, query))
+                return report, query
         return self.error(404, f"Query {request.params['query']!r} not found in report {report['token']!r}")
+
+    def _list_charts(self, request: Request) -> Response:
+        # Unpaginated, like queries.
+        found = self._find_query(request)
+        if isinstance(found, Response):
+            return found
+        report, query = found
+        items = [self._chart(report, query, c) for c in query.get("charts", [])]
+        href = f"/api/{self.ws}/reports/{report['token']}/queries/{query['token']}/charts"
+        return Response(200, {"_links": _links(self=href), "_embedded": {"charts": items}})
+
+    def _get_chart(self, request: Request) -> Response:
+        found = self._find_query(request)
+        if isinstance(found, Response):
+            return found
+        report, query = found
+        for chart in query.get("charts", []):
+            if chart["token"] == request.params["chart"]:
+                return Response(200, self._chart(report, query, chart))
+        return self.error(404, f"Chart {request.params['chart']!r} not found")
 
     def _list_data_sources(self, request: Request) -> Response:
         if (problem := self._check_workspace(request)) is not None:
@@ -498,7 +563,7 @@ class ModeEmulator(Emulator):
             "manual_run_disabled": False,
             "run_privately": False,
             "query_count": len(report["queries"]),
-            "chart_count": len(report["queries"]),
+            "chart_count": sum(len(q.get("charts", [])) for q in report["queries"]),
             "runs_count": report["runs_count"],
             "schedules_count": report.get("schedules_count", 0),
             "view_count": report["view_count"],
@@ -522,10 +587,34 @@ class ModeEmulator(Emulator):
                 "unarchive": {"method": "patch", "action": f"{base}/unarchive"},
             },
         }
-        if listing:
-            body["has_imported_datasets"] = False  # listings omit imported_datasets, like Mode's
+        imported = [self._reports[t] for t in report.get("imported_datasets", []) if t in self._reports]
+        if _is_dataset(report):
+            body.pop("chart_count")  # Mode's Dataset objects carry none
+            body["_links"]["web"]["href"] = f"{self.web_host}/{self.ws}/datasets/{token}"
+            body["_links"]["web_edit"]["href"] = f"/editor/{self.ws}/datasets/{token}"
+            body["_links"]["dataset_dependencies"] = {"href": f"/api/{self.ws}/datasets/{token}/reports"}
+            body["query_preview"] = report["queries"][0]["raw_query"][:120] if report["queries"] else None
+            if listing:
+                space = self._spaces[report["space_token"]]
+                body |= {
+                    "collection_name": space["name"],
+                    "collection_token": space["token"],
+                    "is_sample": False,
+                    "switch_view_token": _token_of("switch", token),
+                }
+        elif listing:
+            body["has_imported_datasets"] = bool(imported)  # listings omit imported_datasets, like Mode's
         else:
-            body["imported_datasets"] = []
+            body["imported_datasets"] = [
+                {
+                    "name": dataset["name"],
+                    "token": dataset["token"],
+                    "_links": _links(
+                        report=base, source_dataset=f"/api/{self.ws}/reports/{dataset['token']}"
+                    ),
+                }
+                for dataset in imported
+            ]
         return body
 
     def _query(self, report: dict[str, Any], query: dict[str, Any]) -> dict[str, Any]:
@@ -553,6 +642,37 @@ class ModeEmulator(Emulator):
             ),
             "_forms": {
                 "edit": {"method": "patch", "action": href, "content_type": "application/json"},
+                "destroy": {"method": "delete", "action": href},
+            },
+        }
+
+    def _chart(self, report: dict[str, Any], query: dict[str, Any], chart: dict[str, Any]) -> dict[str, Any]:
+        token, report_token = chart["token"], report["token"]
+        href = f"/api/{self.ws}/reports/{report_token}/queries/{query['token']}/charts/{token}"
+        return {
+            "view": {},
+            "view_version": 2,
+            "view_vegas": {"title": chart["title"], "description": "", "chartType": chart["chart_type"]},
+            "token": token,
+            "created_at": chart["created_at"],
+            "updated_at": chart["updated_at"],
+            "color_palette_token": _token_of("palette", self.ws),
+            "switch_view_token": _token_of("switch", token),
+            "_links": {
+                "self": {"href": href},
+                "report_viz_web": {"href": f"/{self.ws}/reports/{report_token}/viz/{token}"},
+                "preview": {
+                    "templated": True,
+                    "href": f"/api/{self.ws}/reports/{report_token}/runs/{{token}}/charts/{token}/preview",
+                },
+                "report_run_viz_web": {
+                    "templated": True,
+                    "href": f"/{self.ws}/reports/{report_token}/runs/{{token}}/viz/{token}",
+                },
+                "creator": {"href": f"/api/{query['creator']}"},
+            },
+            "_forms": {
+                "edit": {"method": "patch", "action": href},
                 "destroy": {"method": "delete", "action": href},
             },
         }
@@ -608,6 +728,10 @@ class ModeEmulator(Emulator):
                 "execute": {"method": "put", "action": f"{href}/execute"},
             },
         }
+
+
+def _is_dataset(report: dict[str, Any]) -> bool:
+    return report.get("type") == "DatasetReport"
 
 
 def _filtered_and_ordered(reports: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:

@@ -94,6 +94,8 @@ class CachedReport:
     updated_at: str | None
     edited_at: str | None
     queries: tuple[dict[str, Any], ...]
+    # The Datasets it imports; None for an entry written before they were read (read it again).
+    imported_datasets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ cached_reports_table = Table(
     Column("updated_at", String(64)),
     Column("edited_at", String(64)),
     Column("queries", JSON, nullable=False),
+    Column("imported_datasets", JSON),
 )
 
 
@@ -216,7 +219,18 @@ mode_creators_table = Table(
 def _v1(conn: Connection) -> None:
     # The tables above are the current schema. When one changes, freeze this step's own copy of
     # the first tables here and add a step that alters them: a step, once released, never changes.
-    metadata.create_all(conn, tables=[actions_table, cached_reports_table])
+    frozen = MetaData()
+    Table(
+        "cached_reports",
+        frozen,
+        Column("workspace", String(255), primary_key=True),
+        Column("token", String(255), primary_key=True),
+        Column("updated_at", String(64)),
+        Column("edited_at", String(64)),
+        Column("queries", JSON, nullable=False),
+    )
+    metadata.create_all(conn, tables=[actions_table])
+    frozen.create_all(conn)
 
 
 def _v2(conn: Connection) -> None:
@@ -235,8 +249,14 @@ def _v5(conn: Connection) -> None:
     metadata.create_all(conn, tables=[published_changes_table, mode_creators_table])
 
 
+def _v6(conn: Connection) -> None:
+    column = cached_reports_table.c.imported_datasets
+    kind = column.type.compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE cached_reports ADD COLUMN {column.name} {kind}"))
+
+
 # Step i brings the schema to version i + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 _INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
     "sqlite": sqlite.insert,
     "postgresql": postgresql.insert,
@@ -315,12 +335,18 @@ class Ledger:
 
     def cached_reports(self, workspace: str) -> dict[str, CachedReport]:
         t = cached_reports_table
-        query = select(t.c.token, t.c.updated_at, t.c.edited_at, t.c.queries).where(
+        query = select(t.c.token, t.c.updated_at, t.c.edited_at, t.c.queries, t.c.imported_datasets).where(
             t.c.workspace == workspace
         )
         with self.engine.begin() as conn:
             return {
-                row.token: CachedReport(row.token, row.updated_at, row.edited_at, tuple(row.queries))
+                row.token: CachedReport(
+                    row.token,
+                    row.updated_at,
+                    row.edited_at,
+                    tuple(row.queries),
+                    None if row.imported_datasets is None else tuple(row.imported_datasets),
+                )
                 for row in conn.execute(query)
             }
 
@@ -328,11 +354,21 @@ class Ledger:
         """Insert or replace the reports' cache entries (the last one wins for a repeated token)."""
         # One row per token: a multi-row upsert may not touch the same row twice.
         latest = {r.token: r for r in reports}
-        rows = [{"workspace": workspace, **vars(r), "queries": list(r.queries)} for r in latest.values()]
+        rows = [
+            {
+                "workspace": workspace,
+                **vars(r),
+                "queries": list(r.queries),
+                "imported_datasets": None if r.imported_datasets is None else list(r.imported_datasets),
+            }
+            for r in latest.values()
+        ]
         if not rows:
             return
         upsert = self._upsert(
-            cached_reports_table, ["workspace", "token"], ["updated_at", "edited_at", "queries"]
+            cached_reports_table,
+            ["workspace", "token"],
+            ["updated_at", "edited_at", "queries", "imported_datasets"],
         )
         with self.engine.begin() as conn:
             # RETURNING makes SQLAlchemy send multi-row VALUES pages ("insertmanyvalues"); without

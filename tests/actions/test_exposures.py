@@ -35,6 +35,15 @@ def expected() -> dict[str, Any]:
     return expected_outcomes()
 
 
+def _nodes_read(report: dict, workspace: dict, expected: dict) -> set[str]:
+    """Its queries' nodes and those of the Datasets it imports."""
+    nodes = {n for q in report["queries"] for n in expected["queries"][q["token"]]["nodes"]}
+    for dataset in workspace["datasets"]:
+        if dataset["token"] in report["imported_datasets"]:
+            nodes |= {n for q in dataset["queries"] for n in expected["dataset_queries"][q["token"]]["nodes"]}
+    return nodes
+
+
 @pytest.fixture(scope="module")
 def records(sample_workspace, expected) -> list[ReportRecord]:
     """Active, non-stale sample reports with the union of their queries' nodes."""
@@ -58,9 +67,7 @@ def records(sample_workspace, expected) -> list[ReportRecord]:
                 views=report["view_count"],
                 runs=report["runs_count"],
                 schedules=report["schedules_count"],
-                nodes=tuple(
-                    sorted({n for q in report["queries"] for n in expected["queries"][q["token"]]["nodes"]})
-                ),
+                nodes=tuple(sorted(_nodes_read(report, sample_workspace, expected))),
             )
         )
     return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from metapipeline.actions.mode_lifecycle import LifecycleSettings, plan_lifecycle
+from metapipeline.actions.mode_lifecycle import ArchivedReads, LifecycleSettings, plan_lifecycle
 from metapipeline.mode.models import Report
 from metapipeline.mode.snapshot import IngestionProblem, WorkspaceSnapshot
 from metapipeline.platform.stale import ReportVerdict
@@ -56,7 +56,13 @@ HEALTHY = [_report(f"h{i:02d}") for i in range(20)]
 
 
 def _plan(snapshot, verdicts=(), archived=None, **settings):
-    return plan_lifecycle(snapshot, verdicts, archived or {}, LifecycleSettings(**settings), NOW)
+    # What GET /reports/{token} would say: the snapshot's report, or 404 for one not in it.
+    reports = {r.token: r for r in snapshot.reports}
+    reads = ArchivedReads(
+        found={t: reports[t] for t in archived or {} if t in reports},
+        gone={t for t in archived or {} if t not in reports},
+    )
+    return plan_lifecycle(snapshot, verdicts, archived or {}, LifecycleSettings(**settings), NOW, reads)
 
 
 def test_stale_reports_are_archived_once():
@@ -132,3 +138,13 @@ def test_a_report_already_archived_by_us_is_not_archived_again():
     plan = _plan(snapshot, [_stale("s1")], archived={"s1": _archived_by_us("s1", 3)})
     assert plan.actions == []
     assert [(a.action, a.report_token) for a in plan.waiting] == [("delete", "s1")]
+
+
+def test_a_report_we_archived_that_cannot_be_read_back_waits_and_is_not_deleted():
+    ours = _report("ours", archived=True)
+    history = {"ours": _archived_by_us("ours", 40)}
+    reads = ArchivedReads(unreadable={"ours": "HTTP 503"})
+    plan = plan_lifecycle(_snapshot(*HEALTHY, ours), (), history, LifecycleSettings(), NOW, reads)
+    assert plan.actions == []
+    assert [(w.report_token, w.action) for w in plan.waiting] == [("ours", "delete")]
+    assert "HTTP 503" in plan.waiting[0].reason

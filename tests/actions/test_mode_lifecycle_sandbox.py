@@ -12,6 +12,7 @@ from metapipeline.actions.mode_lifecycle import (
     LifecycleSettings,
     apply_plan,
     plan_lifecycle,
+    read_archived_by_us,
 )
 from metapipeline.mode.client import ModeClient
 from metapipeline.mode.snapshot import take_snapshot
@@ -38,14 +39,18 @@ def _client(server: EmulatorServer) -> ModeClient:
     )
 
 
-def _run(server, ledger, now, *, dry_run=False, settings=None) -> tuple[LifecycleOutcome, str | None]:
+def _run(
+    server, ledger, now, *, dry_run=False, settings=None, skip_spaces=()
+) -> tuple[LifecycleOutcome, str | None]:
     client = _client(server)
-    snapshot = take_snapshot(client, cached=ledger.cached_reports(client.workspace))
+    snapshot = take_snapshot(client, cached=ledger.cached_reports(client.workspace), skip_spaces=skip_spaces)
     ledger.store_reports(client.workspace, snapshot.cache_entries())
-    verdicts = judge_reports(snapshot.reports, StalePolicy(), now, exposure_backed=EXPOSURE_BACKED)
-    plan = plan_lifecycle(
-        snapshot, verdicts, ledger.lifecycle_history(client.workspace), settings or LifecycleSettings(), now
+    verdicts = judge_reports(
+        snapshot.reports, StalePolicy(), now, datasets=snapshot.datasets, exposure_backed=EXPOSURE_BACKED
     )
+    history = ledger.lifecycle_history(client.workspace)
+    reads = read_archived_by_us(client, history)
+    plan = plan_lifecycle(snapshot, verdicts, history, settings or LifecycleSettings(), now, reads)
     outcome = apply_plan(plan, client, ledger, run_id=f"run-{now:%Y%m%d}", now=now, dry_run=dry_run)
     return outcome, plan.refusal
 
@@ -61,10 +66,12 @@ def ledger(tmp_path):
     ledger.close()
 
 
+# Mode does not say whether listings show archived reports: deletes must not depend on it.
+@pytest.mark.parametrize("archived_in_listings", [True, False])
 def test_archive_then_delete_after_grace_never_touching_restored_or_peoples_reports(
-    start_mode, sample_now, tmp_path, ledger
+    start_mode, sample_now, tmp_path, ledger, archived_in_listings
 ):
-    server = start_mode(data_dir=tmp_path / "mode")
+    server = start_mode(data_dir=tmp_path / "mode", archived_in_listings=archived_in_listings)
     stale = set(expected_outcomes()["stale_reports"])
 
     first, refusal = _run(server, ledger, sample_now)
@@ -125,3 +132,22 @@ def test_a_space_that_cannot_be_read_stops_every_archive_and_delete(start_mode, 
     outcome, refusal = _run(server, ledger, sample_now)
     assert outcome.done == []
     assert refusal is not None and "incomplete" in refusal and "5c8e2f1a9d30" in refusal
+
+
+FINANCE = "e91b7d3c4a26"
+
+
+def test_a_space_mode_refuses_stops_destruction_naming_it_until_skipped(start_mode, sample_now, ledger):
+    server = start_mode(forbidden_spaces=[FINANCE])
+    outcome, refusal = _run(server, ledger, sample_now)
+    assert outcome.done == []
+    assert refusal is not None and f"space {FINANCE} (Finance)" in refusal
+    assert "403" in refusal and "view access" in refusal and "skip_spaces" in refusal
+
+    # Accepting the gap by name: the run acts, and the snapshot records what it did not read.
+    client = _client(server)
+    snapshot = take_snapshot(client, skip_spaces=["Finance"])
+    assert snapshot.complete and snapshot.skipped_spaces == [f"{FINANCE} (Finance)"]
+    outcome, refusal = _run(server, ledger, sample_now, skip_spaces=["Finance"])
+    assert refusal is None
+    assert _tokens(outcome, "archive") == set(expected_outcomes()["stale_reports"])

@@ -16,12 +16,13 @@ STALE = set(EXPECTED["stale_reports"])
 
 
 def test_every_query_reads_what_the_expected_outcomes_say(lineage):
-    for token, expected in EXPECTED["queries"].items():
+    for token, expected in {**EXPECTED["queries"], **EXPECTED["dataset_queries"]}.items():
         found = lineage.queries[token]
         assert set(found.nodes) == set(expected["nodes"]), token
         assert found.status == expected.get("status", "parsed"), token
         assert set(found.unresolved) == set(expected.get("unresolved", ())), token
-    assert lineage.status_counts() == {"fallback": 1, "parsed": len(EXPECTED["queries"]) - 1}
+    queries = len(EXPECTED["queries"]) + len(EXPECTED["dataset_queries"])
+    assert lineage.status_counts() == {"fallback": 1, "parsed": queries - 1}
     assert lineage.failed() == []
 
 

@@ -36,7 +36,7 @@ def test_a_saved_snapshot_reads_back_equal(snapshot, tmp_path):
 def test_a_file_that_is_not_a_snapshot_is_refused_by_name(tmp_path):
     path = tmp_path / "manifest.json"
     path.write_text('{"metadata": {}}')
-    with pytest.raises(ValueError, match=r"manifest.json: expected a metapipeline.mode-snapshot/1 document"):
+    with pytest.raises(ValueError, match=r"manifest.json: expected a metapipeline.mode-snapshot/2 document"):
         read_snapshot(path)
 
 

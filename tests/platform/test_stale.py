@@ -14,14 +14,33 @@ from metapipeline.sandbox.sample import expected_outcomes, mode_timestamp
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
 
+def _parsed(raws: list[dict]) -> list[Report]:
+    return [
+        replace(
+            Report.from_api({**r, "_links": {}}, r["space_token"]),
+            imported_datasets=tuple(r["imported_datasets"]),
+        )
+        for r in raws
+    ]
+
+
 @pytest.fixture(scope="module")
 def sample_reports(sample_workspace) -> list[Report]:
-    return [Report.from_api({**r, "_links": {}}, r["space_token"]) for r in sample_workspace["reports"]]
+    return _parsed(sample_workspace["reports"])
 
 
-def test_sample_verdicts_match_the_expected_outcomes(sample_reports, sample_now):
+@pytest.fixture(scope="module")
+def sample_datasets(sample_workspace) -> list[Report]:
+    return _parsed(sample_workspace["datasets"])
+
+
+def test_sample_verdicts_match_the_expected_outcomes(sample_reports, sample_datasets, sample_now):
     verdicts = judge_reports(
-        sample_reports, StalePolicy(), sample_now, exposure_backed={"b7d24e19c0a3": "board_pack"}
+        sample_reports,
+        StalePolicy(),
+        sample_now,
+        datasets=sample_datasets,
+        exposure_backed={"b7d24e19c0a3": "board_pack"},
     )
     expected = expected_outcomes()
     assert {v.token: v.reason for v in verdicts if v.stale} == expected["stale_reports"]
@@ -108,3 +127,18 @@ def test_scheduled_reports_can_be_judged_when_the_user_wants():
 
 def test_healthy_reports_get_no_reason():
     assert _verdict(_report(3)).reason == ""
+
+
+def test_a_dataset_only_stale_or_archived_reports_import_is_judged_on_its_own_numbers(
+    sample_reports, sample_datasets, sample_now
+):
+    scorecard = next(r for r in sample_reports if r.token == "9e5a7c3d1b28")
+    ltv = next(d for d in sample_datasets if d.token == "e4b2d6f8a013")
+    idle = replace(scorecard, last_run_at=mode_timestamp(sample_now - timedelta(days=300)))
+    for importer in (replace(scorecard, archived=True), idle):
+        verdicts = judge_reports([importer], StalePolicy(), sample_now, datasets=[ltv])
+        assert {v.token: v.stale for v in verdicts}["e4b2d6f8a013"] is True
+    verdicts = judge_reports([scorecard], StalePolicy(), sample_now, datasets=[ltv])
+    assert [v.reason for v in verdicts if v.token == "e4b2d6f8a013"] == [
+        "imported by the live report 9e5a7c3d1b28 (Company Health Scorecard)"
+    ]

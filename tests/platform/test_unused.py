@@ -8,8 +8,8 @@ import pytest
 
 from metapipeline.mode.models import Creator, Definition, Query, Report
 from metapipeline.mode.snapshot import WorkspaceSnapshot
-from metapipeline.platform.graph import build_platform_graph, definition_id, query_id
-from metapipeline.platform.unused import Protections, find_unused_models
+from metapipeline.platform.graph import build_platform_graph, dataset_id, definition_id, query_id
+from metapipeline.platform.unused import Protections, consumers, explain, find_unused_models
 from metapipeline.sandbox.sample import expected_outcomes
 
 
@@ -19,19 +19,25 @@ class Reads:
     nodes: tuple[str, ...]
 
 
-@pytest.fixture(scope="module")
-def snapshot(sample_workspace) -> WorkspaceSnapshot:
+def _reports(raws: list[dict]) -> list[Report]:
     reports = []
-    for raw in sample_workspace["reports"]:
+    for raw in raws:
         report = Report.from_api(
             {**raw, "_links": {"creator": {"href": f"/api/{raw['creator']}"}}}, raw["space_token"]
         )
         queries = tuple(Query.from_api(q, report.token) for q in raw["queries"])
-        reports.append(Report(**{**report.__dict__, "queries": queries}))
+        imported = tuple(raw["imported_datasets"])
+        reports.append(Report(**{**report.__dict__, "queries": queries, "imported_datasets": imported}))
+    return reports
+
+
+@pytest.fixture(scope="module")
+def snapshot(sample_workspace) -> WorkspaceSnapshot:
     return WorkspaceSnapshot(
         workspace="freshcart",
         taken_at="now",
-        reports=reports,
+        reports=_reports(sample_workspace["reports"]),
+        datasets=_reports(sample_workspace["datasets"]),
         definitions=[Definition.from_api(d) for d in sample_workspace["definitions"]],
         creators={u["username"]: Creator.from_api(u) for u in sample_workspace["users"]},
     )
@@ -39,7 +45,7 @@ def snapshot(sample_workspace) -> WorkspaceSnapshot:
 
 @pytest.fixture(scope="module")
 def graph(sample_manifest, snapshot):
-    expected = expected_outcomes()["queries"]
+    expected = {**expected_outcomes()["queries"], **expected_outcomes()["dataset_queries"]}
     reads = {token: Reads(q.get("status", "parsed"), tuple(q["nodes"])) for token, q in expected.items()}
     return build_platform_graph([sample_manifest], snapshot, reads)
 
@@ -87,6 +93,41 @@ def test_each_candidate_carries_its_evidence(graph):
     assert by_id["model.freshcart.fct_app_funnel"].why == "nothing reads it"
     refunds = {d.node: d.why_not_a_consumer for d in by_id["model.freshcart.fct_refunds_monthly"].downstream}
     assert refunds["mode.report.a6f2c8e1d937"] == "archived in Mode"
+
+
+LTV_DATASET, SCORECARD = dataset_id("e4b2d6f8a013"), "mode.report.9e5a7c3d1b28"
+LTV_MODEL = "model.freshcart.fct_customer_ltv"
+
+
+def test_a_dataset_sits_between_its_queries_and_the_reports_that_import_it(graph):
+    assert graph.nodes[LTV_DATASET]["kind"] == "mode_dataset"
+    assert graph.has_edge(LTV_MODEL, query_id("8c0e2a4b6d79"))
+    assert graph.has_edge(query_id("8c0e2a4b6d79"), LTV_DATASET)
+    assert graph.edges[LTV_DATASET, SCORECARD]["how"] == "imports"
+    assert not graph.has_edge(query_id("8c0e2a4b6d79"), SCORECARD)  # only through the Dataset
+
+
+def test_a_model_only_a_dataset_reads_is_used_while_the_dataset_is_live(graph):
+    stale = set(expected_outcomes()["stale_reports"])
+    assert LTV_MODEL not in {m.unique_id for m in find_unused_models(graph, archived_now=stale).candidates}
+    found = consumers(graph, stale, Protections())
+    assert found[LTV_DATASET] == f"active Mode Dataset imported by {SCORECARD}"
+    assert found[dataset_id("0d7c3a9e5b62")] == "active Mode Dataset (run recently, not stale)"
+    # Once its importer and then the Dataset are archived, the model loses its only consumer.
+    gone = find_unused_models(graph, archived_now=stale | {"9e5a7c3d1b28", "e4b2d6f8a013"}, max_share=1)
+    ltv = next(m for m in gone.candidates if m.unique_id == LTV_MODEL)
+    assert {d.node: d.why_not_a_consumer for d in ltv.downstream}[
+        LTV_DATASET
+    ] == "archived in this run (stale)"
+
+
+def test_explain_shows_the_dataset_its_edges_and_its_evidence(graph):
+    lines = explain(graph, LTV_DATASET)
+    assert lines[1] == f"is a consumer: active Mode Dataset imported by {SCORECARD}"
+    assert f"imported by: {SCORECARD} (Company Health Scorecard)" in lines
+    assert f"its queries: {query_id('8c0e2a4b6d79')}" in lines
+    model = "\n".join(explain(graph, LTV_MODEL))
+    assert f"{LTV_MODEL} -> {query_id('8c0e2a4b6d79')} -> {LTV_DATASET}" in model
 
 
 def test_models_reached_only_through_a_definition_hang_off_it(graph):

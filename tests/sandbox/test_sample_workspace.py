@@ -26,8 +26,10 @@ def _days_ago(ts: str | None) -> float | None:
 
 def test_sample_has_the_shape_the_issue_asks_for(workspace):
     expected = expected_outcomes()["workspace"]
-    queries = [q for r in workspace["reports"] for q in r["queries"]]
+    queries = [q for r in [*workspace["reports"], *workspace["datasets"]] for q in r["queries"]]
     assert len(workspace["spaces"]) == expected["spaces"] >= 3
+    assert len(workspace["datasets"]) == expected["datasets"] >= 1
+    assert {d["type"] for d in workspace["datasets"]} == {"DatasetReport"}
     assert any(s["space_type"] == "private" for s in workspace["spaces"])
     assert len(workspace["reports"]) == expected["reports"] >= 25
     assert len(queries) == expected["queries"] >= 40
@@ -86,6 +88,8 @@ def test_expected_exposures_are_the_nodes_of_live_reports(workspace):
         if report["token"] in gone:
             continue
         nodes = {n for q in report["queries"] for n in outcomes["queries"][q["token"]]["nodes"]}
+        for dataset in (d for d in workspace["datasets"] if d["token"] in report["imported_datasets"]):
+            nodes |= {n for q in dataset["queries"] for n in outcomes["dataset_queries"][q["token"]]["nodes"]}
         if nodes:
             derived[f"mode_{report['token']}"] = nodes
     assert derived == {name: set(nodes) for name, nodes in outcomes["exposures"].items()}

@@ -88,9 +88,10 @@ def materialize_workspace(now: datetime | None = None) -> dict[str, Any]:
         }
         for i, s in enumerate(src["spaces"])
     ]
-    reports = []
     query_index = 0
-    for i, r in enumerate(src["reports"]):
+
+    def report_object(i: int, r: dict[str, Any], kind: str) -> dict[str, Any]:
+        nonlocal query_index
         token = r["token"]
         created = clock.ago(r["created_days_ago"], token, "created")
         edited = clock.ago(r["edited_days_ago"], token, "edited")
@@ -107,31 +108,45 @@ def materialize_workspace(now: datetime | None = None) -> dict[str, Any]:
                     "creator": r["creator"],
                     "created_at": created,
                     "updated_at": edited,
+                    "charts": [
+                        {
+                            "token": hashlib.sha1(f"chart:{q['token']}:{n}".encode()).hexdigest()[:12],
+                            "title": c["title"],
+                            "chart_type": c["type"],
+                            "created_at": created,
+                            "updated_at": edited,
+                        }
+                        for n, c in enumerate(q.get("charts", []))
+                    ],
                 }
             )
             query_index += 1
-        reports.append(
-            {
-                "id": _REPORT_ID_BASE + i,
-                "token": token,
-                "name": r["name"],
-                "description": r.get("description"),
-                "space_token": r["space"],
-                "creator": r["creator"],
-                "type": "Report",
-                "created_at": created,
-                "updated_at": edited,
-                "edited_at": edited,
-                "last_saved_at": edited,
-                "last_run_at": last_run,
-                "last_successfully_run_at": last_run,
-                "archived": r.get("archived", False),
-                "runs_count": r["runs"],
-                "view_count": r["views"],
-                "schedules_count": r.get("schedules", 0),
-                "queries": queries,
-            }
-        )
+        return {
+            "id": _REPORT_ID_BASE + i,
+            "token": token,
+            "name": r["name"],
+            "description": r.get("description"),
+            "space_token": r["space"],
+            "creator": r["creator"],
+            "type": kind,
+            "created_at": created,
+            "updated_at": edited,
+            "edited_at": edited,
+            "last_saved_at": edited,
+            "last_run_at": last_run,
+            "last_successfully_run_at": last_run,
+            "archived": r.get("archived", False),
+            "runs_count": r["runs"],
+            "view_count": r["views"],
+            "schedules_count": r.get("schedules", 0),
+            "imported_datasets": list(r.get("imports", [])),
+            "queries": queries,
+        }
+
+    reports = [report_object(i, r, "Report") for i, r in enumerate(src["reports"])]
+    datasets = [
+        report_object(len(reports) + i, d, "DatasetReport") for i, d in enumerate(src.get("datasets", []))
+    ]
     return {
         "workspace": dict(src["workspace"]),
         "users": [dict(u) for u in src["users"]],
@@ -139,6 +154,7 @@ def materialize_workspace(now: datetime | None = None) -> dict[str, Any]:
         "definitions": definitions,
         "spaces": spaces,
         "reports": reports,
+        "datasets": datasets,
     }
 
 
