@@ -544,6 +544,7 @@ class ModeEmulator(Emulator):
     def _report(self, report: dict[str, Any], *, listing: bool = False) -> dict[str, Any]:
         token = report["token"]
         base = f"/api/{self.ws}/reports/{token}"
+        run = _token_of("run", token, report["last_run_at"]) if report.get("last_run_at") else None
         body = {
             "token": token,
             "id": report["id"],
@@ -569,6 +570,11 @@ class ModeEmulator(Emulator):
             "view_count": report["view_count"],
             "last_successfully_run_at": report.get("last_successfully_run_at"),
             "last_run_at": report.get("last_run_at"),
+            "last_successful_run_token": run,
+            "last_successful_sync_at": None,
+            "drilldowns_enabled": False,
+            "max_query_count": 160,
+            "thoughtspot_published_at": None,
             "_links": _links(
                 self=base,
                 web=f"{self.web_host}/{self.ws}/reports/{token}",
@@ -579,7 +585,17 @@ class ModeEmulator(Emulator):
                 queries=f"{base}/queries",
                 report_runs=f"{base}/runs",
                 creator=f"/api/{report['creator']}",
-            ),
+                report_index_web=f"/{self.ws}/spaces/{report['space_token']}",
+                report_pins=f"{base}/pins",
+                report_schedules=f"{base}/schedules",
+                space_links=f"{base}/space_links",
+                **(
+                    {"last_run": f"{base}/runs/{run}", "last_successful_run": f"{base}/runs/{run}"}
+                    if run
+                    else {}
+                ),
+            )
+            | {"report_run": {"templated": True, "href": f"{base}/runs/{{id}}?embed[result]=1"}},
             "_forms": {
                 "edit": {"method": "patch", "action": base},
                 "destroy": {"method": "delete", "action": base},

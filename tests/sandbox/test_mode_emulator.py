@@ -45,6 +45,7 @@ def _a_report_token(workspace, *, archived=False) -> str:
         ("reports_75737b70402e.json", "reports", f"spaces/{EXECUTIVE}/reports"),
         ("queries_9d2da37fa91e.json", "queries", "reports/{report}/queries"),
         ("dataset_queries_24f66e1701b6.json", "queries", "reports/{report}/queries"),
+        ("datasets_75737b70402e.json", "reports", f"spaces/{EXECUTIVE}/datasets"),
         ("data_sources.json", "data_sources", "data_sources"),
         ("definitions.json", "definitions", "definitions"),
     ],
@@ -300,3 +301,45 @@ def test_the_product_client_reads_the_same_workspace_through_every_fault(start_m
     }
     injected = faulty.stats()
     assert all(injected.get(f"fault_{kind}", 0) > 0 for kind in ("429", "5xx", "drop", "malformed")), injected
+
+
+def test_datasets_are_listed_apart_from_reports_and_imports_only_show_on_the_report(
+    start_mode, mode_http, sample_workspace
+):
+    http = mode_http(start_mode())
+    datasets = http.get(f"spaces/{EXECUTIVE}/datasets").json()["_embedded"]["reports"]
+    reports = http.get(f"spaces/{EXECUTIVE}/reports").json()["_embedded"]["reports"]
+    assert {d["type"] for d in datasets} == {"DatasetReport"} and {r["type"] for r in reports} == {"Report"}
+    importer = next(r for r in reports if r["has_imported_datasets"])
+    assert "imported_datasets" not in importer  # listings say only whether, like Mode's
+    full = http.get(f"reports/{importer['token']}").json()
+    assert [d["token"] for d in full["imported_datasets"]] == [datasets[0]["token"]]
+    assert full["imported_datasets"][0]["_links"]["source_dataset"]["href"].endswith(datasets[0]["token"])
+
+
+def test_charts_are_served_and_counted(start_mode, mode_http, sample_workspace):
+    http = mode_http(start_mode())
+    report = next(r for r in sample_workspace["reports"] if any(q["charts"] for q in r["queries"]))
+    charts = [
+        chart
+        for q in report["queries"]
+        for chart in http.get(f"reports/{report['token']}/queries/{q['token']}/charts").json()["_embedded"][
+            "charts"
+        ]
+    ]
+    assert http.get(f"reports/{report['token']}").json()["chart_count"] == len(charts) > 0
+    one = charts[0]
+    assert one["view_vegas"]["title"] and one["view_vegas"]["chartType"]  # what DataHub and OM read
+    assert one["_links"]["report_viz_web"]["href"].endswith(f"/viz/{one['token']}")
+    again = http.get(one["_links"]["self"]["href"].removeprefix("/api/freshcart/"))
+    assert again.status_code == 200 and again.json()["token"] == one["token"]
+
+
+def test_a_forbidden_space_answers_403_with_its_reports(start_mode, mode_http, sample_workspace):
+    http = mode_http(start_mode(forbidden_spaces=[EXECUTIVE]))
+    report = next(r["token"] for r in sample_workspace["reports"] if r["space_token"] == EXECUTIVE)
+    for path in (f"spaces/{EXECUTIVE}/reports", f"spaces/{EXECUTIVE}/datasets", f"reports/{report}/queries"):
+        response = http.get(path)
+        assert (response.status_code, response.json()["id"]) == (403, "forbidden"), path
+    assert EXECUTIVE in {s["token"] for s in http.get("spaces", filter="all").json()["_embedded"]["spaces"]}
+    assert http.get(f"spaces/{sample_workspace['spaces'][1]['token']}/reports").status_code == 200
