@@ -230,22 +230,24 @@ def take_snapshot(
 
 
 def _read_changed(client: ModeClient, report: Report, snapshot: WorkspaceSnapshot) -> Report | None:
-    """A new or changed report or Dataset with its queries and, when it may have some, its imports."""
-    with_queries = _with_queries(client, report, snapshot)
-    if with_queries is None or report.is_dataset or report.lists_imports is False:
-        return with_queries
+    """A new or changed report or Dataset with its queries and, when it may have some, the Datasets
+    it imports (listings omit them: only `GET /reports/{token}` says)."""
     try:
-        imported = imported_dataset_tokens(client.get(client.workspace_path("reports", report.token)))
+        path = client.workspace_path("reports", report.token, "queries")
+        queries = tuple(Query.from_api(q, report.token) for q in client.list_embedded(path, "queries"))
+        imported: tuple[str, ...] = ()
+        if not report.is_dataset and report.lists_imports is not False:
+            imported = imported_dataset_tokens(client.get(client.workspace_path("reports", report.token)))
     except ModeNotFound:
         snapshot.deleted_during_run.append(report.token)
         return None
     except (ModeAPIError, ModePayloadError) as exc:
         snapshot.failures.append(
-            IngestionProblem(f"imported Datasets of report {report.token} ({report.name})", str(exc))
+            IngestionProblem(f"queries of report {report.token} ({report.name})", str(exc))
         )
         snapshot.unreadable_reports.append(report.token)
-        return with_queries
-    return replace(with_queries, imported_datasets=imported)
+        return report
+    return replace(report, queries=queries, imported_datasets=imported)
 
 
 def _dataset(client: ModeClient, token: str, snapshot: WorkspaceSnapshot) -> Report | None:
@@ -258,23 +260,7 @@ def _dataset(client: ModeClient, token: str, snapshot: WorkspaceSnapshot) -> Rep
     except (ModeAPIError, ModePayloadError) as exc:
         snapshot.failures.append(IngestionProblem(f"imported Dataset {token}", str(exc)))
         return None
-    return _with_queries(client, replace(dataset, is_dataset=True), snapshot)
-
-
-def _with_queries(client: ModeClient, report: Report, snapshot: WorkspaceSnapshot) -> Report | None:
-    path = client.workspace_path("reports", report.token, "queries")
-    try:
-        queries = tuple(Query.from_api(q, report.token) for q in client.list_embedded(path, "queries"))
-    except ModeNotFound:
-        snapshot.deleted_during_run.append(report.token)
-        return None
-    except (ModeAPIError, ModePayloadError) as exc:
-        snapshot.failures.append(
-            IngestionProblem(f"queries of report {report.token} ({report.name})", str(exc))
-        )
-        snapshot.unreadable_reports.append(report.token)
-        return report
-    return replace(report, queries=queries)
+    return _read_changed(client, replace(dataset, is_dataset=True), snapshot)
 
 
 def _unchanged(report: Report, cached: Mapping[str, CachedReport]) -> bool:

@@ -126,4 +126,5 @@ def test_job_on_postgresql_under_the_multiprocess_executor(tmp_path, monkeypatch
     ledger_engine.dispose()
     assert archived == len(expected_outcomes()["stale_reports"])
     # Every query and definition parsed once, kept under its rendered SQL and under its text.
-    assert cached == 2 * (len(expected_outcomes()["queries"]) + 3)
+    queries = len(expected_outcomes()["queries"]) + len(expected_outcomes()["dataset_queries"])
+    assert cached == 2 * (queries + 3)

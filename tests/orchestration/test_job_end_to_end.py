@@ -173,7 +173,7 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
                 assert second.output_for_node("github", "exposures").action == "unchanged"
                 assert _lineage_parses(second) == {
                     "parsed": 0,
-                    "from the cache": len(EXPECTED["queries"]) + 3,
+                    "from the cache": len(EXPECTED["queries"]) + len(EXPECTED["dataset_queries"]) + 3,
                 }
 
             # A maintainer protects fct_app_funnel (and so its parent): the same pull request moves.
