@@ -12,7 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEV_PORT ?= 3000
 
-.PHONY: help demo dev test test-slow test-all lint bench faults clean
+.PHONY: help demo dev test test-slow test-all lint bench faults conformance clean
 
 help:
 	@echo "make demo       run the metapipeline job on the FreshCart sample, offline"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      benchmarks that print figures beside their baselines (end_to_end: ~25 min)"
 	@echo "make faults     the job 50 times under random Mode/GitHub/Slack faults, with a table of outcomes"
+	@echo "make conformance  DataHub's Mode source (own virtualenv) ingests the sandbox: counts, no warnings"
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -61,5 +62,8 @@ bench: $(VENV)/.synced
 faults: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m tests.faults.run_fault_suite --runs 50 --seed 1
 
+conformance: $(VENV)/.synced
+	$(BIN)/python -m tests.conformance.datahub_mode
+
 clean:
-	rm -rf .sandbox .dagster_home .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .sandbox .dagster_home .pytest_cache .ruff_cache .mypy_cache .conformance

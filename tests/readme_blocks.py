@@ -30,7 +30,7 @@ import requests
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
 UI_PORT = "3000"
-DRY_RUN_TARGETS = {"test", "test-slow", "test-all", "lint", "bench", "faults", "clean"}
+DRY_RUN_TARGETS = {"test", "test-slow", "test-all", "lint", "bench", "faults", "conformance", "clean"}
 ANY_PORT = re.compile(r"127\.0\.0\.1:\d+")
 
 

@@ -25,7 +25,16 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 LINKED = {".venv", ".tools"}  # installed, not part of a checkout: linked into the copy
 # What a working tree holds beside its checkout: runs, caches, builds (top level only).
-LEFT_OUT = {".git", ".sandbox", ".dagster_home", ".hypothesis", "build", "plan", "metapipeline.egg-info"}
+LEFT_OUT = {
+    ".git",
+    ".sandbox",
+    ".dagster_home",
+    ".conformance",
+    ".hypothesis",
+    "build",
+    "plan",
+    "metapipeline.egg-info",
+}
 SERVICE_VARIABLES = ("DAGSTER_", "METAPIPELINE_", "MODE_", "GITHUB_", "SLACK_", "DBT_")
 
 
