@@ -35,7 +35,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from metapipeline.sandbox.sample import materialize_workspace, mode_timestamp
+from metapipeline.sandbox.sample import materialize_workspace, mode_timestamp, report_times
 from metapipeline.sandbox.synthetic_dbt import (
     DATABASE,
     DOMAINS,
@@ -576,12 +576,7 @@ def synthetic_platform(
                 "space_token": space["token"],
                 "creator": creator,
                 "type": "Report",
-                "created_at": created,
-                "updated_at": edited,
-                "edited_at": edited,
-                "last_saved_at": edited,
-                "last_run_at": last_run,
-                "last_successfully_run_at": last_run,
+                **report_times(created, edited, last_run),
                 "archived": rng.random() < 0.06,
                 "runs_count": runs,
                 "view_count": int(runs * rng.uniform(0.2, 3.0)),

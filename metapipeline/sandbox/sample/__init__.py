@@ -53,6 +53,18 @@ def _workspace_source() -> dict[str, Any]:
         return yaml.safe_load(f)
 
 
+def report_times(created: str | None, edited: str | None, last_run: str | None) -> dict[str, str | None]:
+    """A report's timestamps under the names Mode's report objects carry (an edit is also a save here)."""
+    return {
+        "created_at": created,
+        "updated_at": edited,
+        "edited_at": edited,
+        "last_saved_at": edited,
+        "last_run_at": last_run,
+        "last_successfully_run_at": last_run,
+    }
+
+
 def materialize_workspace(now: datetime | None = None) -> dict[str, Any]:
     """The sample Mode workspace as an emulator document, with timestamps relative to `now`."""
     clock = _Clock(now or datetime.now(UTC))
@@ -129,12 +141,7 @@ def materialize_workspace(now: datetime | None = None) -> dict[str, Any]:
             "space_token": r["space"],
             "creator": r["creator"],
             "type": kind,
-            "created_at": created,
-            "updated_at": edited,
-            "edited_at": edited,
-            "last_saved_at": edited,
-            "last_run_at": last_run,
-            "last_successfully_run_at": last_run,
+            **report_times(created, edited, last_run),
             "archived": r.get("archived", False),
             "runs_count": r["runs"],
             "view_count": r["views"],
