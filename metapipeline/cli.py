@@ -84,20 +84,27 @@ def _offline_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", type=_timestamp, help="judge staleness as of this ISO time (default: now)")
 
 
-def _newest_runs(relative: str, what: str) -> Path:
+def _newest_runs(relative: str) -> Path | None:
+    """The newest run's copy of a file (run_files), named on stderr so the reader knows what was read."""
     found = newest(relative)
+    if found is not None:
+        print(f"# the newest run's {relative}: {found}", file=sys.stderr)
+    return found
+
+
+def _given_or_newest_runs(given: Path | None, relative: str, flag: str) -> Path:
+    found = given or _newest_runs(relative)
     if found is None:
         raise SystemExit(
-            f"No {what} given and no run kept one under {dagster_home() / 'storage'}: "
+            f"No {flag} given and no run kept one under {dagster_home() / 'storage'}: "
             f"run the job first (`make demo`), set DAGSTER_HOME to its instance, or pass the file."
         )
-    print(f"# the newest run's {relative}: {found}", file=sys.stderr)
     return found
 
 
 def _offline_files(args: argparse.Namespace) -> tuple[list[Path], Path]:
-    manifests = args.manifest or [_newest_runs(MANIFEST, "--manifest")]
-    return manifests, args.snapshot or _newest_runs(SNAPSHOT, "--snapshot")
+    manifests = args.manifest or [_given_or_newest_runs(None, MANIFEST, "--manifest")]
+    return manifests, _given_or_newest_runs(args.snapshot, SNAPSHOT, "--snapshot")
 
 
 def _timestamp(text: str) -> datetime:
@@ -246,9 +253,8 @@ def _run_refs(args: argparse.Namespace) -> int:
     from metapipeline.lineage.cli import run_refs
 
     manifests = args.manifest
-    if not manifests and (kept := newest(MANIFEST)) is not None:
-        print(f"# the newest run's {MANIFEST}: {kept}", file=sys.stderr)
-        manifests = [kept]
+    if not manifests and (kept := _newest_runs(MANIFEST)):
+        manifests = [kept]  # else tables only
     return run_refs(sys.stdin, sys.stdout, manifests)
 
 

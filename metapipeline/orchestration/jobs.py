@@ -6,7 +6,6 @@ from typing import Any
 
 from dagster import (
     DefaultScheduleStatus,
-    Failure,
     MetadataValue,
     OpExecutionContext,
     Output,
@@ -39,15 +38,8 @@ def dbt_manifest(context: OpExecutionContext, dbt: DbtManifestResource) -> Outpu
     """Load the dbt manifest (parsing the project when no ready manifest is given), and keep a copy
     among the run's files for `metapipeline plan/explain/refs` and for later questions."""
     source = dbt.manifest_file()
-    suffix = ".gz" if source.suffix == ".gz" else ""
-    kept = run_file(context, MANIFEST + suffix)
-    try:
-        shutil.copyfile(source, kept)
-    except FileNotFoundError:
-        raise Failure(
-            f"dbt manifest not found at {source}: run `dbt parse` or fix DBT_MANIFEST_PATH"
-        ) from None
-    manifest = read_manifest(kept)
+    manifest = read_manifest(source)  # says what is wrong with a missing or broken manifest
+    shutil.copyfile(source, run_file(context, MANIFEST + (".gz" if source.suffix == ".gz" else "")))
     counts = count_resources(manifest)
     context.log.info(f"dbt manifest: {counts}")
     return Output(manifest, metadata={kind: MetadataValue.int(n) for kind, n in counts.items()})
