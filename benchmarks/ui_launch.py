@@ -16,25 +16,21 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import requests
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from metapipeline.sandbox.dev_ui import launch_and_wait, running_dev_ui
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TARGET_RATIO = 1.3
 MULTIPROCESS: dict[str, Any] = {"execution": {"config": {"multiprocess": {}}}}
-ENDED = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
 def _fresh_home(root: Path) -> dict[str, str]:
@@ -73,62 +69,16 @@ def demo_job_seconds(root: Path) -> tuple[float, float]:
     return _recorded_job_seconds(env["DAGSTER_HOME"]), command
 
 
-@contextmanager
-def dev_ui(root: Path) -> Iterator[tuple[int, str]]:
-    """`metapipeline dev` on a free port; yields (port, DAGSTER_HOME) once the UI answers."""
-    env = _fresh_home(root)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    dev = subprocess.Popen(
-        [str(BIN / "metapipeline"), "dev", "--port", str(port), "--data-dir", str(root / "sandbox")],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while not _answers(port):
-            if dev.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("metapipeline dev did not come up")
-            time.sleep(0.5)
-        yield port, env["DAGSTER_HOME"]
-    finally:
-        dev.send_signal(signal.SIGTERM)
-        try:
-            dev.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(dev.pid, signal.SIGKILL)
-
-
-def _answers(port: int) -> bool:
-    try:
-        return requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok
-    except requests.ConnectionError:
-        return False
-
-
 def ui_launch_seconds(root: Path, run_config: dict[str, Any] | None = None) -> tuple[float, float]:
     """(submit to the run's end, the run's own start to end): a Launchpad click and its wait."""
-    from dagster_graphql import DagsterGraphQLClient
-
-    with dev_ui(root) as (port, home):
-        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+    env = _fresh_home(root)
+    with running_dev_ui(env, root / "sandbox", REPO) as port:
         submitted = time.monotonic()
-        run_id = client.submit_job_execution(
-            "metapipeline",
-            repository_location_name="metapipeline",
-            repository_name="__repository__",
-            run_config=run_config or {},
-        )
-        while (status := client.get_run_status(run_id).value) not in ENDED:
-            time.sleep(0.5)
+        status = launch_and_wait(port, run_config, timeout=3600)
         waited = time.monotonic() - submitted
-        if status != "SUCCESS":
-            raise SystemExit(f"the UI launch ended {status} (see the run in {home})")
-        return waited, _recorded_job_seconds(home)
+    if status != "SUCCESS":
+        raise SystemExit(f"the UI launch ended {status} (see the run in {env['DAGSTER_HOME']})")
+    return waited, _recorded_job_seconds(env["DAGSTER_HOME"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import requests
 import sqlalchemy as sa
 
 from metapipeline.sandbox.faults import FaultSettings
-from metapipeline.sandbox.harness import EmulatorServer
+from metapipeline.sandbox.harness import EmulatorServer, free_port
 from metapipeline.sandbox.mode_emulator import ModeEmulator
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR, materialize_workspace
 
@@ -125,12 +124,6 @@ def _postgres_bin() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A running PostgreSQL for the session; yields the URL of its `postgres` database."""
@@ -149,7 +142,7 @@ def postgres_server() -> Iterator[str]:
     if as_root:
         shutil.chown(base, "postgres", "postgres")
     data, log = base / "data", base / "postgres.log"
-    port = _free_port()
+    port = free_port()
 
     def pg(*args: str) -> None:
         result = subprocess.run(

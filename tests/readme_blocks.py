@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,7 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
+from metapipeline.sandbox.dev_ui import ui_answers
+from metapipeline.sandbox.harness import free_port
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
 UI_PORT = "3000"
@@ -70,12 +71,6 @@ def commands(script: str) -> list[str]:
     return lines
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Service:
     """A command the reader leaves running: how to tell it is up."""
@@ -86,13 +81,7 @@ class Service:
 
 
 def _http_answers(port: str) -> Callable[[Service], bool]:
-    def up(_: Service) -> bool:
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok
-        except requests.RequestException:
-            return False
-
-    return up
+    return lambda _: ui_answers(port)
 
 
 def _logged(pattern: str) -> Callable[[Service], bool]:
@@ -121,7 +110,7 @@ class BlockRun:
     cwd: Path
     env: Mapping[str, str]
     ready_timeout: float = 600
-    port: str = field(default_factory=lambda: str(_free_port()))
+    port: str = field(default_factory=lambda: str(free_port()))
     services: list[Service] = field(default_factory=list)
     output: list[str] = field(default_factory=list)
 
@@ -194,6 +183,7 @@ class BlockRun:
                     service.process.wait()
             self.output.append(service.log.read_text(errors="replace"))
         self.services.clear()
+        shutil.rmtree(self._files, ignore_errors=True)
 
     def printed(self) -> str:
         return "\n".join([*self.output, *(s.log.read_text(errors="replace") for s in self.services)])
