@@ -21,12 +21,8 @@ from metapipeline.actions.pull_requests import (
     publish,
     unchanged_pull_request,
 )
-from metapipeline.sandbox.github_emulator import (
-    CONTENTS_INLINE_LIMIT,
-    DEFAULT_REPOSITORY,
-    DEFAULT_TOKEN,
-    GitHubEmulator,
-)
+from metapipeline.sandbox.github.repos import CONTENTS_INLINE_LIMIT
+from metapipeline.sandbox.github_emulator import DEFAULT_REPOSITORY, DEFAULT_TOKEN, GitHubEmulator
 from metapipeline.sandbox.harness import EmulatorServer
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR
 

@@ -16,7 +16,8 @@ from github import Auth, GithubException, GithubRetry, InputGitTreeElement
 from github.Repository import Repository
 
 from metapipeline.sandbox.faults import FaultSettings
-from metapipeline.sandbox.github_emulator import DEFAULT_TOKEN, GitHubEmulator, _at_or_under
+from metapipeline.sandbox.github.git import at_or_under
+from metapipeline.sandbox.github_emulator import DEFAULT_TOKEN, GitHubEmulator
 from metapipeline.sandbox.harness import EmulatorServer
 
 SAMPLE_DBT = Path(__file__).resolve().parents[2] / "metapipeline" / "sandbox" / "sample" / "dbt_project"
@@ -376,7 +377,7 @@ def test_a_deleted_tree_path_takes_the_file_or_the_directory_it_names_literally(
     paths = sorted(
         ["a/b", "a/b-x.sql", "a/b.sql", "a/b/c.sql", "a/b/d/e.sql", "a/bc.sql", "a/[b]/x.sql", "z.sql"]
     )
-    assert _at_or_under(paths, "a/b/c.sql") == ["a/b/c.sql"]
-    assert _at_or_under(paths, "a/b") == ["a/b", "a/b/c.sql", "a/b/d/e.sql"]
-    assert _at_or_under(paths, "a/[b]") == ["a/[b]/x.sql"]  # not a pathspec glob
-    assert _at_or_under(paths, "a/missing.sql") == []
+    assert at_or_under(paths, "a/b/c.sql") == ["a/b/c.sql"]
+    assert at_or_under(paths, "a/b") == ["a/b", "a/b/c.sql", "a/b/d/e.sql"]
+    assert at_or_under(paths, "a/[b]") == ["a/[b]/x.sql"]  # not a pathspec glob
+    assert at_or_under(paths, "a/missing.sql") == []
