@@ -100,7 +100,9 @@ def removal_pull_request(
     removed = sorted((m.unique_id, m.path) for m in unused.candidates)
     project_name = (manifest.get("metadata") or {}).get("project_name")
     parsed = {key: value for key, value in manifest.items() if key != "metadata"}
-    inputs = inputs_fingerprint(head, github.project_dir, project_name, parsed, removed, code=[dbt_changes])
+    inputs = inputs_fingerprint(
+        head, github.project_dir, project_name, parsed, removed, code=dbt_changes.MODULES
+    )
     with closing(ledger.open()) as store:
         known = store.published_change(repo.full_name, config.branch)
     if not config.dry_run and known is not None and known.inputs == inputs:

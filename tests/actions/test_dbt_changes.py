@@ -6,24 +6,25 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from ruamel.yaml import YAML
 
+from metapipeline.actions import dbt_changes
 from metapipeline.actions.dbt_changes import (
     ChangeSet,
     ModelRunInfo,
     ParseCache,
     RemovalError,
     UnsafePathError,
-    _has_entries,
-    _opens_with_a_list,
     plan_removal,
     read_project,
     removal_pr_text,
 )
+from metapipeline.actions.dbt_changes.yaml_edit import has_entries, opens_with_a_list
 from metapipeline.platform.unused import Downstream, UnusedModel
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR, expected_outcomes
 
@@ -340,6 +341,11 @@ def test_a_model_of_an_installed_package_is_not_ours_to_remove():
         plan_removal({"models/pkg_model.sql": ""}, manifest, unused(manifest, ["model.shop.pkg_model"]))
 
 
+def test_the_pull_requests_fingerprint_reads_every_module_of_the_planner():
+    package = Path(dbt_changes.__file__).parent
+    assert {Path(m.__file__ or "") for m in dbt_changes.MODULES} == set(package.glob("*.py"))
+
+
 def test_nothing_to_remove_is_an_empty_change_set(sample_files, sample_manifest):
     assert not plan_removal(sample_files, sample_manifest, [])
 
@@ -457,8 +463,8 @@ def test_prune_removes_only_entries_unused_for_the_keep_period(tmp_path):
 )
 def test_has_entries_shortcut_agrees_with_a_full_load(text):
     """The shortcut only answers True, and only where loading the whole file would too."""
-    assert _has_entries("x.yml", text) == has_entries_by_full_load(text)
-    assert not _opens_with_a_list(text) or has_entries_by_full_load(text)
+    assert has_entries("x.yml", text) == has_entries_by_full_load(text)
+    assert not opens_with_a_list(text) or has_entries_by_full_load(text)
 
 
 def has_entries_by_full_load(text: str) -> bool:

@@ -1,0 +1,136 @@
+"""Planning the removal of unused dbt models: `plan_removal`, the change set's one entry point.
+
+`plan_removal` is pure: it takes the project's files as text (read from the default branch through
+the GitHub API, or from a local checkout with `read_project`), the manifest and the unused models,
+and returns a `ChangeSet` (path -> new text, or None to delete). For each model it
+
+- deletes its SQL or Python file;
+- removes its entry from properties YAML, plus its unit tests, generic tests of other resources that
+  `ref()` it, and `depends_on` entries of generated (`mode_*`) exposures; a YAML file left without
+  entries is deleted;
+- deletes singular tests and `{% docs %}` blocks that only it used;
+- removes its config block from `dbt_project.yml` (`models:` by fqn);
+- drops criteria of `selectors.yml` that only select removed models, and a selector whose whole
+  definition only selected removed models (criteria it cannot evaluate are always kept).
+
+Anything left that still references a removed model makes planning fail with `RemovalError` rather
+than propose a project that no longer parses; paths that leave the project (traversal, absolute
+paths, symlinks) fail with `UnsafePathError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from metapipeline.actions.dbt_changes.changeset import ChangeSet, RemovalError
+from metapipeline.actions.dbt_changes.docs_blocks import delete_orphaned_docs
+from metapipeline.actions.dbt_changes.plan import Plan, ref_pattern
+from metapipeline.actions.dbt_changes.project_config import edit_dbt_project, edit_selectors
+from metapipeline.actions.dbt_changes.project_files import safe_path
+from metapipeline.actions.dbt_changes.properties import edit_property_files
+from metapipeline.actions.dbt_changes.yaml_edit import ParseCache, has_entries
+from metapipeline.dbt.manifest import ManifestError, check_manifest
+from metapipeline.platform.unused import UnusedModel
+
+
+def plan_removal(
+    project_files: Mapping[str, str],
+    manifest: dict[str, Any],
+    models: Sequence[UnusedModel],
+    project_root: str = "",
+    *,
+    symlinks: Collection[str] = (),
+    parse_cache: ParseCache | None = None,
+) -> ChangeSet:
+    """The change set removing `models`. `project_files` maps repository paths (under
+    `project_root`) to text; `symlinks` lists paths that are symlinks there (never edited).
+    `parse_cache` keeps YAML parses for the next plan (the result is the same with or without)."""
+    if project_root:
+        project_root = safe_path("", project_root.strip("/"), symlinks)
+    try:
+        check_manifest(manifest)
+    except ManifestError as exc:
+        raise RemovalError(f"cannot plan a removal from this manifest: {exc}") from None
+    plan = Plan(
+        project_root, project_files, symlinks, manifest, _removed_nodes(manifest, models), parse_cache
+    )
+    if not plan.removed:
+        return ChangeSet()
+    for _, node in sorted(plan.removed.items()):
+        path = plan.path(node["original_file_path"])
+        plan.delete_file(path, f"the {node['name']} model")
+    edit_property_files(plan)
+    _delete_singular_tests(plan)
+    edit_dbt_project(plan)
+    edit_selectors(plan)
+    delete_orphaned_docs(plan)
+    _check_no_reference_left(plan)
+
+    change = ChangeSet()
+    for path in sorted(set(plan.yaml_files) | plan.deletions | set(plan.rewrites)):
+        new = plan.current(path)
+        # Only a file this plan emptied goes; one read but not edited (a comment named a removed
+        # model, or it was empty already) is someone else's and stays.
+        edited = path in plan.rewrites or (path in plan.yaml_files and plan.yaml_files[path].changed)
+        if new is not None and edited and not has_entries(path, new):
+            new = None
+            plan.summary.append(f"delete {path} (no entries left)")
+        if new != project_files[path]:
+            change.files[path] = new
+            change.before[path] = project_files[path]
+    change.summary = list(dict.fromkeys(plan.summary))  # one line per distinct edit
+    return change
+
+
+def _removed_nodes(manifest: dict[str, Any], models: Sequence[UnusedModel]) -> dict[str, dict[str, Any]]:
+    project = (manifest.get("metadata") or {}).get("project_name")
+    removed = {}
+    for model in models:
+        node = (manifest.get("nodes") or {}).get(model.unique_id)
+        if node is None or node.get("resource_type") != "model":
+            raise RemovalError(f"{model.unique_id} is not a model in the manifest")
+        if project and node.get("package_name") != project:
+            raise RemovalError(
+                f"{model.unique_id} belongs to the package {node.get('package_name')}, not {project}: "
+                "remove it there"
+            )
+        fqn = node.get("fqn")
+        if not node.get("original_file_path") or not isinstance(fqn, list) or not all(map(_is_text, fqn)):
+            raise RemovalError(f"{model.unique_id}: the manifest gives no original_file_path or fqn")
+        if model.path and model.path != node["original_file_path"]:
+            raise RemovalError(
+                f"{model.unique_id}: the graph says {model.path}, the manifest {node['original_file_path']}"
+            )
+        removed[model.unique_id] = node
+    return removed
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _delete_singular_tests(plan: Plan) -> None:
+    for node in (plan.manifest.get("nodes") or {}).values():
+        if node.get("resource_type") != "test" or not (node.get("original_file_path") or "").endswith(".sql"):
+            continue
+        if node.get("test_metadata"):
+            continue  # generic tests live in properties YAML, handled there
+        parents = set((node.get("depends_on") or {}).get("nodes") or ())
+        if parents and parents <= set(plan.removed):
+            plan.delete_file(plan.path(node["original_file_path"]), "a test only of removed models")
+
+
+def _check_no_reference_left(plan: Plan) -> None:
+    refs = ref_pattern(plan.names)
+    left = sorted(
+        path
+        for path in plan.files
+        if path.endswith((".sql", ".py", ".yml", ".yaml", ".md"))
+        and (text := plan.current(path)) is not None
+        and refs.search(text)
+    )
+    if left:
+        raise RemovalError(
+            "still referenced after the removal, edit by hand or protect the models: " + ", ".join(left)
+        )

@@ -1,0 +1,124 @@
+"""The removal pull request's title and body: a table of the models, a Mermaid diagram of them and
+their neighbours, the edits, and how to keep a model."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from metapipeline.actions.dbt_changes.changeset import ChangeSet
+from metapipeline.markdown import escape as md_escape
+from metapipeline.markdown import fitting
+from metapipeline.platform.unused import UnusedModel
+
+
+@dataclass(frozen=True)
+class ModelRunInfo:
+    """What the run history says about a model, for the pull request's table."""
+
+    last_run_at: datetime | None = None
+    run_time_s: float | None = None  # typical (e.g. median) execution time per run
+
+
+# Shares of the 65,536 characters GitHub takes in a pull request body (the rest: text and markers).
+TABLE_CHARS = 30_000
+DIAGRAM_CHARS = 12_000  # GitHub draws no Mermaid diagram past 50,000 characters; people stop earlier
+CHANGES_CHARS = 12_000
+KEEP_HELP = """\
+### Keeping a model
+
+Removal is proposed because nothing live reads these models. To keep one, protect it and this pull
+request drops it on the next run:
+
+```yaml
+models:
+  - name: <model>
+    config:
+      tags: [keep]        # or
+      meta:
+        keep: true
+```
+"""
+
+
+def _cell(value: Any) -> str:
+    # People type names and owners: escape Markdown, HTML entities and @mentions (a silent ping). A
+    # lone surrogate (JSON allows one) has no UTF-8 form, so GitHub could not take the body.
+    html = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _SURROGATE.sub("\ufffd", md_escape(html).replace("@", "@\u2060"))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _mermaid_label(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.:\- ]", "_", text)[:80]
+
+
+def _neighbours(manifest: dict[str, Any], unique_ids: Collection[str]) -> list[tuple[str, str]]:
+    """Edges (parent, child) one hop around the removed models, from the manifest."""
+    edges = set()
+    for uid in unique_ids:
+        for parent in manifest.get("parent_map", {}).get(uid, ()):
+            edges.add((parent, uid))
+        for child in manifest.get("child_map", {}).get(uid, ()):
+            if not child.startswith("test."):
+                edges.add((uid, child))
+    return sorted(edges)
+
+
+def _mermaid(manifest: dict[str, Any], removed: Collection[str]) -> str:
+    edges = _neighbours(manifest, removed)
+    nodes = sorted({n for edge in edges for n in edge} | set(removed))
+    ids = {node: f"n{i}" for i, node in enumerate(nodes)}
+    lines = ["```mermaid", "flowchart LR"]
+    for node in nodes:
+        name = node.split(".", 2)[-1]
+        lines.append(f'  {ids[node]}["{_mermaid_label(name)}"]')
+    lines += [f"  {ids[a]} --> {ids[b]}" for a, b in edges]
+    if removed:
+        lines.append("  classDef removed fill:#fdd,stroke:#c00,stroke-dasharray: 4 2")
+        lines.append(f"  class {','.join(ids[n] for n in sorted(removed))} removed")
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def removal_pr_text(
+    models: Sequence[UnusedModel],
+    run_info: Mapping[str, ModelRunInfo],
+    manifest: dict[str, Any],
+    *,
+    change: ChangeSet | None = None,
+) -> tuple[str, str]:
+    """Title and Markdown body of the removal pull request."""
+    count = len(models)
+    title = f"Remove {count} unused dbt model{'s' if count != 1 else ''}"
+    header = "| model | owner | last run | run time | why it is unused |\n|---|---|---|---|---|"
+    rows = []
+    for model in sorted(models, key=lambda m: m.name):
+        info = run_info.get(model.unique_id, ModelRunInfo())
+        last_run = info.last_run_at.strftime("%Y-%m-%d") if info.last_run_at else "never"
+        run_time = f"{info.run_time_s:.1f} s" if info.run_time_s is not None else "n/a"
+        cells = [model.name, model.owner or "unknown", last_run, run_time, model.why]
+        rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if (shown := fitting(rows, TABLE_CHARS)) < len(rows):
+        rows = [*rows[:shown], f"| ... and {len(rows) - shown} more: see Files changed | | | | |"]
+    diagram = _mermaid(manifest, [m.unique_id for m in models])
+    if len(diagram) > DIAGRAM_CHARS:
+        diagram = f"_{count} models and their neighbours are too many to draw here._"
+    parts = [
+        f"metapipeline found {count} dbt model{'s' if count != 1 else ''} with no path to any live consumer "
+        "(an active Mode report, a hand-written exposure or a protected model).",
+        "\n".join([header, *rows]),
+        "### Removed models and their neighbours\n\n" + diagram,
+    ]
+    if change and change.summary:
+        lines = [f"- {_cell(line)}" for line in change.summary]
+        if (shown := fitting(lines, CHANGES_CHARS)) < len(lines):
+            lines = [*lines[:shown], f"- ... and {len(lines) - shown} more: see Files changed"]
+        parts.append("### Changes\n\n" + "\n".join(lines))
+    parts.append(KEEP_HELP)
+    return title, "\n\n".join(parts)

@@ -1,0 +1,335 @@
+"""Editing YAML by deleting whole lines, so everything else in a file stays byte-identical.
+
+A file is loaded round-trip by ruamel.yaml, entries are deleted by (container, key), and the text is
+rendered by cutting out the lines ruamel reports for them (comments, order, quoting and blank lines
+stay). Only where whole lines cannot be cut (a flow-style container like `[a, b]`, siblings sharing
+a line) is the document re-emitted by ruamel's round-trip dumper.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import os
+import pickle
+import time
+import zlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import ruamel.yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.events import (
+    CollectionEndEvent,
+    CollectionStartEvent,
+    DocumentStartEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamStartEvent,
+)
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from metapipeline.actions.dbt_changes.changeset import RemovalError
+from metapipeline.unpickling import collector_paused
+
+
+class _GuessOnly:
+    """Stands in for the loader `load_yaml_guess_indent` calls: its guess reads only the text, and
+    loading there would parse the file a second time."""
+
+    @staticmethod
+    def load(_text: str) -> None:
+        return None
+
+
+def _guess_indent(text: str) -> tuple[int | None, int | None]:
+    _, sequence_indent, offset = load_yaml_guess_indent(text, yaml=_GuessOnly())
+    return sequence_indent, offset
+
+
+def _round_trip_yaml(indent: tuple[int | None, int | None]) -> YAML:
+    sequence_indent, offset = indent
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap long descriptions
+    offset = offset or 0
+    yaml.indent(mapping=offset or 2, sequence=sequence_indent or 2, offset=offset)
+    return yaml
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _is_comment_or_blank(line: str) -> bool:
+    return not line.strip() or line.lstrip().startswith("#")
+
+
+Parsed = tuple[tuple[int | None, int | None], Any]  # (indentation guess, round-trip document)
+
+
+def _parse(text: str) -> Parsed:
+    indentation = _guess_indent(text)  # can fail on odd text too: same error as a bad load
+    return indentation, _round_trip_yaml(indentation).load(text)
+
+
+class ParseCache:
+    """Round-trip parses of YAML files, on local disk by the digest of their text.
+
+    ruamel's round-trip loader is pure Python (about 250 KB/s: 9 s for the 2 MB of property files
+    of a 10,000-model project) and most property files are the same from one day to the next; an
+    unpickled parse takes a few milliseconds. Entries are pickles, so the directory must be one
+    only this deployment writes (DAGSTER_HOME's storage), never a shared store. An entry that
+    cannot be read is parsed again; one unused for `keep_days` is removed by `prune`.
+    """
+
+    FORMAT = 1  # bump when what `_parse` returns changes
+
+    def __init__(self, directory: Path, keep_days: int = 30):
+        self.directory = directory
+        self.keep_days = keep_days
+        self.hits = self.misses = self.unreadable = self.unsaved = 0
+
+    def load(self, text: str) -> Parsed | None:
+        path = self._path(text)
+        try:
+            payload = zlib.decompress(path.read_bytes())
+            with collector_paused():
+                parsed = pickle.loads(payload)
+            os.utime(path)  # still in use: `prune` keeps it
+        except FileNotFoundError:
+            self.misses += 1
+            return None
+        except Exception:  # a torn or foreign file: parse again, and overwrite it
+            self.unreadable += 1
+            return None
+        self.hits += 1
+        return parsed
+
+    def save(self, text: str, parsed: Parsed) -> None:
+        path = self._path(text)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(zlib.compress(pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL), 1))
+            os.replace(partial, path)  # readers never see half a file
+        except OSError:  # a full or read-only disk costs the next plan a parse, nothing more
+            self.unsaved += 1
+            partial.unlink(missing_ok=True)
+
+    def prune(self) -> int:
+        """Remove entries unused for `keep_days`; the number removed."""
+        cutoff = time.time() - self.keep_days * 86400
+        removed = 0
+        for path in self.directory.glob("*.parse"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # another run pruned it first
+                pass
+        return removed
+
+    def _path(self, text: str) -> Path:
+        key = f"{self.FORMAT}\0{ruamel.yaml.__version__}\0{text}"
+        return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()}.parse"
+
+
+class YamlFile:
+    """A YAML file loaded round-trip, with deletions recorded and rendered at the end."""
+
+    def __init__(self, path: str, text: str, cache: ParseCache | None = None):
+        self.path = path
+        self.text = text
+        parsed = cache.load(text) if cache is not None else None
+        if parsed is None:
+            try:
+                parsed = _parse(text)
+            except Exception as error:  # ruamel raises many types; all mean "cannot edit this safely"
+                raise RemovalError(f"{path} is not valid YAML: {error}") from error
+            if cache is not None:
+                cache.save(text, parsed)
+        self.indentation, self.doc = parsed
+        self.lines = text.splitlines(keepends=True)
+        self._deleted: list[tuple[CommentedMap | CommentedSeq, Any]] = []
+        self._dumped: str | None = None  # a dump mutates the document: render once, edit no more
+        self._rendered: str | None = None  # render() until the next delete()
+
+    def is_deleted(self, container: CommentedMap | CommentedSeq, key: Any) -> bool:
+        return any(c is container and k == key for c, k in self._deleted)
+
+    def remaining(self, container: CommentedMap | CommentedSeq) -> list[Any]:
+        keys = range(len(container)) if isinstance(container, CommentedSeq) else list(container)
+        return [k for k in keys if not self.is_deleted(container, k)]
+
+    def delete(self, container: CommentedMap | CommentedSeq, key: Any) -> None:
+        if self._dumped is not None:
+            raise RuntimeError(f"{self.path}: edited after it was rendered")
+        if not self.is_deleted(container, key):
+            self._deleted.append((container, key))
+            self._rendered = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self._deleted)
+
+    @property
+    def deleted_nodes(self) -> list[Any]:
+        return [container[key] for container, key in self._deleted]
+
+    def render(self) -> str:
+        if self._rendered is None:
+            self._rendered = self._render()
+        return self._rendered
+
+    def _render(self) -> str:
+        if not self._deleted:
+            return self.text
+        if self._dumped is not None or any(self._needs_dump(c, k) for c, k in self._deleted):
+            self._dumped = self._dumped if self._dumped is not None else self._dump()
+            return self._dumped
+        dropped: set[int] = set()
+        for container, key in self._deleted:
+            dropped.update(range(*self._line_range(container, key)))
+        return "".join(line for number, line in enumerate(self.lines) if number not in dropped)
+
+    def _position(self, container: CommentedMap | CommentedSeq, key: Any) -> tuple[int, int]:
+        return container.lc.item(key) if isinstance(container, CommentedSeq) else container.lc.key(key)
+
+    def _needs_dump(self, container: CommentedMap | CommentedSeq, key: Any) -> bool:
+        """Flow style, or siblings sharing a line: whole lines cannot be cut out."""
+        if container.fa.flow_style():
+            return True
+        keys = list(range(len(container))) if isinstance(container, CommentedSeq) else list(container)
+        lines = [self._position(container, k)[0] for k in keys]
+        return len(set(lines)) != len(lines)
+
+    def _line_range(self, container: CommentedMap | CommentedSeq, key: Any) -> tuple[int, int]:
+        """Lines [start, end) holding one entry, with the comment lines directly above it."""
+        line, column = self._position(container, key)
+        is_seq = isinstance(container, CommentedSeq)
+        text = self.lines[line]
+        marker = text.rfind("-", 0, column) if is_seq else column
+        marker = marker if marker >= 0 else column
+        keys = list(range(len(container))) if is_seq else list(container)
+        following = keys[keys.index(key) + 1 :]
+        last = not following
+        if following:
+            end = self._position(container, following[0])[0]
+        else:
+            end = line + 1
+            while end < len(self.lines):
+                candidate = self.lines[end]
+                if not _is_comment_or_blank(candidate):
+                    depth = _indent(candidate)
+                    inside = depth > marker or (
+                        not is_seq and depth == marker and candidate.lstrip().startswith("- ")
+                    )
+                    if not inside:
+                        break
+                end += 1
+        # Comments directly above the next thing describe that thing; comments above this entry, this.
+        while end - 1 > line and (
+            (last and not self.lines[end - 1].strip())
+            or (self.lines[end - 1].lstrip().startswith("#") and _indent(self.lines[end - 1]) <= marker)
+        ):
+            end -= 1
+        start = line
+        while start > 0 and self.lines[start - 1].lstrip().startswith("#"):
+            if _indent(self.lines[start - 1]) != marker:
+                break
+            start -= 1
+        # The last entry goes with the blank line that separated it, not the one after it.
+        if last and (end == len(self.lines) or not self.lines[end].strip()):
+            while start > 0 and not self.lines[start - 1].strip():
+                start -= 1
+        return start, end
+
+    def _dump(self) -> str:
+        # Deleting from the highest index keeps the other recorded indices valid.
+        ordered = sorted(self._deleted, key=lambda ck: ck[1] if isinstance(ck[1], int) else 0, reverse=True)
+        for container, key in ordered:
+            del container[key]
+        out = io.StringIO()
+        _round_trip_yaml(self.indentation).dump(self.doc, out)
+        return out.getvalue()
+
+
+def dump_node(node: Any) -> str:
+    if type(node) is str:  # a plain string (no anchor, comment or style) dumps the same every time
+        return _dump_string(node)
+    out = io.StringIO()
+    YAML().dump(node, out)
+    return out.getvalue()
+
+
+@functools.lru_cache(maxsize=1024)
+def _dump_string(node: str) -> str:
+    out = io.StringIO()
+    YAML().dump(node, out)
+    return out.getvalue()
+
+
+def node_strings(node: Any) -> Iterator[str]:
+    """Every string in a loaded YAML node, keys included (not its comments: a comment uses nothing)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from node_strings(key)
+            yield from node_strings(value)
+    elif isinstance(node, list | tuple):
+        for item in node:
+            yield from node_strings(item)
+
+
+def has_entries(path: str, text: str) -> bool:
+    """False for a properties file left with nothing but `version:` (or nothing at all)."""
+    if path.endswith(".md"):
+        return bool(text.strip())
+    if not path.endswith((".yml", ".yaml")):
+        return True
+    if opens_with_a_list(text):
+        return True
+    try:
+        doc = YAML(typ="safe").load(text)
+    except Exception:  # a parse problem is dbt's to report, not a reason to delete
+        return True
+    if not isinstance(doc, dict):
+        return doc is not None
+    return any(value for key, value in doc.items() if key != "version")
+
+
+def opens_with_a_list(text: str) -> bool:
+    """True only where `has_entries` is True too, read from the first parse events instead of a
+    load of the whole file: the document is a mapping in which a key other than `version` holds a
+    non-empty sequence (a properties file opens `version: 2`, `models:`). Whatever follows, the safe
+    loader then fails (the file is kept) or returns a dict holding that non-empty list: it refuses
+    duplicate keys, and the text has no tag (`!`) and no merge key (`<<` turns that check off)."""
+    if "<<" in text or "!" in text:
+        return False
+    events = YAML(typ="safe").parse(text)
+    try:
+        opening = [type(next(events)) for _ in range(3)]
+        if opening != [StreamStartEvent, DocumentStartEvent, MappingStartEvent]:
+            return False
+        while isinstance(key := next(events), ScalarEvent):
+            value = next(events)
+            if isinstance(value, SequenceStartEvent) and key.value != "version":
+                if not isinstance(next(events), SequenceEndEvent):
+                    return True
+                continue  # an empty list: try the next key
+            depth = int(isinstance(value, CollectionStartEvent))  # skip the rest of this value
+            while depth:
+                event = next(events)
+                depth += isinstance(event, CollectionStartEvent) - isinstance(event, CollectionEndEvent)
+        return False
+    except Exception:  # a parse error: leave the verdict to the full load
+        return False
+    finally:
+        events.close()
