@@ -32,12 +32,18 @@ def repo_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def start_github(repo_dir: Path) -> Iterator[Callable[..., EmulatorServer]]:
-    """Start a GitHub emulator over `repo_dir` (seeded with the sample dbt project); stop it after."""
+    """Start a GitHub emulator over `repo_dir` (seeded with the sample dbt project), also serving
+    `more` repositories ({full name: seed dir}, each in a git dir beside `repo_dir`); stop it after."""
     servers: list[EmulatorServer] = []
 
-    def start(faults: FaultSettings | None = None, **options: Any) -> EmulatorServer:
+    def start(
+        faults: FaultSettings | None = None, more: dict[str, Path] | None = None, **options: Any
+    ) -> EmulatorServer:
         options.setdefault("seed_dir", SAMPLE_DBT)
-        server = EmulatorServer(GitHubEmulator(repo_dir, **options), faults)
+        emulator = GitHubEmulator(repo_dir, **options)
+        for full_name, seed_dir in (more or {}).items():
+            emulator.add_repository(full_name, sibling_git_dir(repo_dir, full_name), seed_dir=seed_dir)
+        server = EmulatorServer(emulator, faults)
         server.start()
         servers.append(server)
         return server
@@ -45,6 +51,10 @@ def start_github(repo_dir: Path) -> Iterator[Callable[..., EmulatorServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+def sibling_git_dir(repo_dir: Path, full_name: str) -> Path:
+    return repo_dir.parent / f"{full_name.partition('/')[2]}.git"
 
 
 def client(server: EmulatorServer, token: str = DEFAULT_TOKEN, retry: Any = None) -> github.Github:
@@ -381,3 +391,101 @@ def test_a_deleted_tree_path_takes_the_file_or_the_directory_it_names_literally(
     assert at_or_under(paths, "a/b") == ["a/b", "a/b/c.sql", "a/b/d/e.sql"]
     assert at_or_under(paths, "a/[b]") == ["a/[b]/x.sql"]  # not a pathspec glob
     assert at_or_under(paths, "a/missing.sql") == []
+
+
+# -- several repositories behind one emulator (dbt mesh: one project per repository) ----------------
+
+FINANCE = "freshcart/finance"
+FINANCE_MODEL = "models/marts/fct_revenue.sql"
+BRANCH = "metapipeline/remove-unused-models"
+
+
+@pytest.fixture
+def finance_project(tmp_path: Path) -> Path:
+    project = tmp_path / "finance_project"
+    files = {"dbt_project.yml": "name: finance\n", FINANCE_MODEL: "select 1 as revenue\n"}
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    return project
+
+
+def test_one_emulator_serves_two_repositories_each_with_its_own_files_and_pulls(
+    start_github, repo_dir, finance_project
+):
+    server = start_github(more={FINANCE: finance_project})
+    emulator = server.emulator
+    assert isinstance(emulator, GitHubEmulator)
+    assert emulator.full_names == [FULL_NAME, FINANCE]
+    finance_dir = emulator.repository(FINANCE).repo_dir
+    gh = client(server)
+    analytics, finance = gh.get_repo(FULL_NAME), gh.get_repo(FINANCE)
+    assert (finance.full_name, finance.default_branch) == (FINANCE, "main")
+    assert gh.get_repo("FreshCart/Finance").full_name == FINANCE  # GitHub ignores case in names
+
+    analytics_pull = open_pull(analytics, BRANCH, {MODEL: None})
+    finance_pull = open_pull(finance, BRANCH, {FINANCE_MODEL: None})
+    assert (analytics_pull.number, finance_pull.number) == (1, 1)  # GitHub numbers per repository
+    assert finance_pull.html_url.endswith("/freshcart/finance/pull/1")
+    assert finance_pull.base.repo.full_name == FINANCE and finance_pull.changed_files == 1
+    assert git(finance_dir, "ls-tree", "-r", "--name-only", BRANCH).split() == ["dbt_project.yml"]
+    assert git(finance_dir, "diff", "--name-status", f"main..{BRANCH}").split() == ["D", FINANCE_MODEL]
+    assert git(repo_dir, "diff", "--name-status", f"main..{BRANCH}").split() == ["D", MODEL]
+    with pytest.raises(github.UnknownObjectException):
+        finance.get_contents(MODEL)  # the other project's files are not there
+
+    analytics_pull.add_to_labels("metapipeline")
+    assert [label.name for label in finance.get_labels()] == []
+    emulator.merge_pull(1, repository=FINANCE)
+    assert finance.get_pull(1).merged and analytics.get_pull(1).state == "open"
+    assert [p["state"] for p in emulator.pull_requests(repository=FINANCE)] == ["closed"]
+    assert [p["state"] for p in emulator.pull_requests()] == ["open"]  # the primary by default
+    assert gh.get_user().login == "metapipeline-bot"
+
+
+def test_an_unserved_repository_is_githubs_404_on_every_route(start_github, finance_project):
+    server = start_github(more={FINANCE: finance_project})
+    with pytest.raises(github.UnknownObjectException) as missing:
+        client(server).get_repo("freshcart/marketing")
+    assert missing.value.status == 404
+    assert missing.value.data["message"] == "Not Found" and missing.value.data["documentation_url"]
+    pulls = requests.get(
+        f"{server.base_url}/repos/freshcart/marketing/pulls",
+        headers={"Authorization": f"token {DEFAULT_TOKEN}"},
+        timeout=5,
+    )
+    assert pulls.status_code == 404 and pulls.json()["message"] == "Not Found"
+
+
+def test_both_repositories_keep_their_state_across_a_restart(start_github, repo_dir, finance_project):
+    server = start_github(more={FINANCE: finance_project})
+    gh = client(server)
+    opened = {}
+    for full_name, path in ((FULL_NAME, MODEL), (FINANCE, FINANCE_MODEL)):
+        pull = open_pull(gh.get_repo(full_name), BRANCH, {path: None}, body=f"why {full_name}")
+        pull.add_to_labels(full_name.partition("/")[2])
+        pull.create_issue_comment(f"about {full_name}")
+        opened[full_name] = pull
+    server.stop()
+
+    gh = client(start_github(more={FINANCE: finance_project}))
+    for full_name, pull in opened.items():
+        repo = gh.get_repo(full_name)
+        again = repo.get_pull(1)
+        assert (again.body, again.head.sha) == (f"why {full_name}", pull.head.sha)
+        assert [label.name for label in again.labels] == [full_name.partition("/")[2]]
+        assert [c.body for c in again.get_issue_comments()] == [f"about {full_name}"]
+        assert open_pull(repo, "other", {"other.md": "x\n"}).number == 2
+        assert (sibling_git_dir(repo_dir, full_name) / "emulator_state.json").exists()
+
+
+def test_a_repository_is_added_once_and_in_its_own_git_dir(tmp_path, finance_project):
+    emulator = GitHubEmulator(tmp_path / "analytics.git")
+    with pytest.raises(ValueError, match="served already"):
+        emulator.add_repository("FreshCart/Analytics", tmp_path / "other.git")
+    with pytest.raises(ValueError, match="holds freshcart/analytics"):
+        emulator.add_repository(FINANCE, tmp_path / "analytics.git")
+    with pytest.raises(KeyError):
+        emulator.repository(FINANCE)
+    emulator.add_repository(FINANCE, tmp_path / "finance.git", seed_dir=finance_project)
+    assert emulator.repository(FINANCE).repo_dir == tmp_path / "finance.git"
