@@ -88,9 +88,13 @@ class GitHubEmulator(Emulator):
         with self._lock:
             if full_name.lower() in self._repositories:
                 raise ValueError(f"{full_name} is served already")
-            taken = {served.repo_dir: served.full_name for served in self._repositories.values()}
-            if Path(repo_dir).resolve() in taken:
-                raise ValueError(f"{repo_dir} holds {taken[Path(repo_dir).resolve()]} already")
+            in_dir = [
+                served.full_name
+                for served in self._repositories.values()
+                if served.repo_dir == Path(repo_dir).resolve()
+            ]
+            if in_dir:
+                raise ValueError(f"{repo_dir} holds {in_dir[0]} already")
             added = Repository(full_name, repo_dir, default_branch=default_branch, seed_dir=seed_dir)
             self._repositories[full_name.lower()] = added
             return added
