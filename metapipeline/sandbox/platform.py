@@ -7,7 +7,10 @@ The FreshCart sample by default; with `--synthetic MODELS:REPORTS:QUERIES` a gen
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time as timer
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time
@@ -17,21 +20,64 @@ from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.github_emulator import GitHubEmulator
 from metapipeline.sandbox.harness import Sandbox
 from metapipeline.sandbox.mode_emulator import ModeEmulator
-from metapipeline.sandbox.sample import DBT_PROJECT_DIR, materialize_workspace
+from metapipeline.sandbox.sample import DBT_PROJECT_DIR, FINANCE_PROJECT_DIR, materialize_workspace
 from metapipeline.sandbox.sample.run_history import write_run_history
 from metapipeline.sandbox.slack_emulator import SlackEmulator
 
 _DBT_BUILD_OUTPUTS = ("target", "logs", "dbt_packages", "*.duckdb")
 
+DBT_PROJECTS_FILE = "dbt_projects.yaml"
+# Each project's own repository: the removal pull requests go one per repository.
+_DBT_PROJECTS = """\
+# dbt projects this platform holds; paths relative to this file
+projects:
+  - project_dir: dbt_project
+    repository: freshcart/analytics
+    subdirectory: ""
+  - project_dir: finance_project
+    repository: freshcart/finance
+    subdirectory: ""
+"""
+
 
 def prepare_sample_files(data_dir: Path, now: datetime) -> dict[str, str]:
-    """Copy the dbt project and write the run history into `data_dir`; return their env vars."""
-    project_dir = data_dir / "dbt_project"
-    if not project_dir.exists():
-        shutil.copytree(DBT_PROJECT_DIR, project_dir, ignore=shutil.ignore_patterns(*_DBT_BUILD_OUTPUTS))
+    """Copy both dbt projects, list them in dbt_projects.yaml and write the run history into
+    `data_dir`; return their env vars (DBT_PROJECT_DIR stays for single-project setups)."""
+    project_dir = _copy_project(DBT_PROJECT_DIR, data_dir / "dbt_project")
+    finance_dir = _copy_project(FINANCE_PROJECT_DIR, data_dir / "finance_project")
+    # Its local package must be installed before `dbt parse` can resolve the package's macros.
+    if not (finance_dir / "dbt_packages" / "finance_utils" / "dbt_project.yml").exists():
+        install_dbt_packages(finance_dir)
+    projects_file = data_dir / DBT_PROJECTS_FILE
+    projects_file.write_text(_DBT_PROJECTS)
     history_dir = data_dir / "dbt_run_history"
     write_run_history(history_dir, now.date())
-    return {"DBT_PROJECT_DIR": str(project_dir.resolve()), "DBT_RUN_RESULTS_DIR": str(history_dir.resolve())}
+    return {
+        "DBT_PROJECT_DIR": str(project_dir.resolve()),
+        "DBT_RUN_RESULTS_DIR": str(history_dir.resolve()),
+        "METAPIPELINE_DBT_PROJECTS": str(projects_file.resolve()),
+    }
+
+
+def _copy_project(source: Path, destination: Path) -> Path:
+    if not destination.exists():
+        shutil.copytree(source, destination, ignore=shutil.ignore_patterns(*_DBT_BUILD_OUTPUTS))
+    return destination
+
+
+def install_dbt_packages(project_dir: Path) -> None:
+    """`dbt deps` in a project that holds its own profiles.yml (offline for `local:` packages)."""
+    beside = Path(sys.executable).parent / "dbt"  # the dbt of this virtualenv, activated or not
+    dbt = str(beside) if beside.exists() else "dbt"
+    result = subprocess.run(
+        [dbt, "deps", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
+    if result.returncode:
+        raise RuntimeError(f"`dbt deps` failed in {project_dir}:\n{result.stdout}{result.stderr}")
 
 
 def parse_rate_limit(text: str) -> tuple[int, float] | None:

@@ -1,4 +1,7 @@
-"""The FreshCart sample platform: a dbt project on DuckDB, a Mode workspace and dbt run history.
+"""The FreshCart sample platform: two dbt projects on DuckDB, a Mode workspace and dbt run history.
+
+The analytics project (`dbt_project/`, repository freshcart/analytics) and the finance team's
+(`finance_project/`, repository freshcart/finance), which reads the analytics marts as sources.
 
 The Mode workspace is written with dates relative to "now" so the sample never goes out of date;
 `materialize_workspace` turns it into the workspace document the Mode emulator serves.
@@ -16,6 +19,7 @@ import yaml
 
 SAMPLE_DIR = Path(__file__).parent
 DBT_PROJECT_DIR = SAMPLE_DIR / "dbt_project"
+FINANCE_PROJECT_DIR = SAMPLE_DIR / "finance_project"
 WORKSPACE_FILE = SAMPLE_DIR / "mode_workspace.yaml"
 EXPECTED_OUTCOMES_FILE = SAMPLE_DIR / "expected_outcomes.yaml"
 
