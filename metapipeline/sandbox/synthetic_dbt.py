@@ -19,7 +19,7 @@ import itertools
 import json
 import random
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -147,7 +147,7 @@ class DbtDesign:
 
 
 @dataclass
-class _Node:
+class Node:
     unique_id: str
     name: str
     layer: str
@@ -161,6 +161,7 @@ class _Node:
     tags: list[str]
     meta: dict[str, Any]
     raw_code: str = ""
+    package: str = PROJECT  # the dbt project or installed package it belongs to
 
 
 class _Names:
@@ -186,18 +187,18 @@ class _Names:
 class _Unread:
     """Models nothing reads yet, oldest first."""
 
-    def __init__(self, nodes: Sequence[_Node]):
+    def __init__(self, nodes: Sequence[Node]):
         self._queue = list(nodes)
         self._position = 0
         self._read: set[str] = set()
 
-    def add(self, node: _Node) -> None:
+    def add(self, node: Node) -> None:
         self._queue.append(node)
 
-    def read(self, node: _Node) -> None:
+    def read(self, node: Node) -> None:
         self._read.add(node.unique_id)
 
-    def next(self) -> _Node | None:
+    def next(self) -> Node | None:
         while self._position < len(self._queue):
             node = self._queue[self._position]
             if node.unique_id not in self._read:
@@ -213,44 +214,110 @@ def layer_sizes(models: int) -> tuple[int, int, int]:
     return staging, intermediate, models - staging - intermediate
 
 
+@dataclass
+class ProjectNodes:
+    """One project's nodes before they become manifest entries (the mesh generator edits them between)."""
+
+    project: str
+    names: _Names
+    sources: dict[str, dict[str, Any]]  # manifest entries by unique_id
+    source_relations: list[Relation]
+    seeds: list[Node]
+    snapshots: list[Node]
+    staging: list[Node]
+    intermediate: list[Node]
+    marts: list[Node]
+    extra: list[Node] = field(default_factory=list)  # models added later (installed packages, ...)
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [*self.seeds, *self.snapshots, *self.staging, *self.intermediate, *self.marts, *self.extra]
+
+
 def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequence[str]) -> DbtDesign:
     """A manifest of `models` models (plus sources, seeds, snapshots, tests); `owners` are the
     emails that own the domains' models. Call `add_exposures` then `finish_manifest` before use."""
+    rng = random.Random(f"dbt:{seed}")
+    project = design_project(models, rng, now=now, owners=owners)
+    manifest = assemble_manifest(project, rng=rng, now=now, singular_tests=max(1, models // 500))
+    marts, intermediate, staging = project.marts, project.intermediate, project.staging
+    hubs_per_layer = max(1, models // 600)
+
+    def published(layer_nodes: Sequence[Node], share: float, hubs: int) -> list[Relation]:
+        readable = [n for n in layer_nodes if n.materialized != "ephemeral"]
+        head, tail = readable[:hubs], readable[hubs:]
+        tail = [n for n in tail if rng.random() < share]
+        rng.shuffle(tail)
+        return [relation_of(n) for n in head + tail]
+
+    design = DbtDesign(manifest)
+    design.published = {
+        "mart": published(marts, 0.8, min(len(_HUB_MARTS), hubs_per_layer * 2)),
+        "intermediate": published(intermediate, 0.3, 0),
+        "staging": published(staging, 0.06, 0),
+        "seed": published(project.seeds, 0.5, 0),
+        "snapshot": published(project.snapshots, 0.5, 0),
+        "source": [r for r in project.source_relations if rng.random() < 0.05]
+        or project.source_relations[:1],
+    }
+    return design
+
+
+def raw_tables(rng: random.Random, count: int) -> dict[str, list[str]]:
+    """`count` table names the loaders write, dealt round the systems: system -> its tables."""
+    tables: dict[str, list[str]] = {system: [] for system, _ in SYSTEMS}
+    combos = [f"{e}{s}" for s in _TABLE_SUFFIXES for e in ENTITIES]
+    order = {system: rng.sample(combos, len(combos)) for system, _ in SYSTEMS}
+    for i in range(count):
+        system = SYSTEMS[i % len(SYSTEMS)][0]
+        taken = len(tables[system])
+        base = order[system][taken % len(combos)]
+        tables[system].append(base if taken < len(combos) else f"{base}_{taken // len(combos) + 1}")
+    return tables
+
+
+def design_project(
+    models: int,
+    rng: random.Random,
+    *,
+    now: datetime,
+    owners: Sequence[str],
+    project: str = PROJECT,
+    schema_prefix: str = "",
+    tables: Mapping[str, Sequence[str]] | None = None,
+) -> ProjectNodes:
+    """The layered DAG of one project of `models` models. `tables` (system -> table names) are the
+    sources it declares, by default a table per staging model plus a few nobody stages;
+    `schema_prefix` keeps its schemas apart from other projects' in the same database."""
     if models < 10:
         raise ValueError("a synthetic dbt project needs at least 10 models")
-    rng = random.Random(f"dbt:{seed}")
     staging_count, intermediate_count, mart_count = layer_sizes(models)
     domain_owner = {d: owners[i % len(owners)] for i, d in enumerate(DOMAINS)} if owners else {}
     platform_owner = "data-platform@globex.example"
     names = _Names()
 
     # -- sources: a table per staging model, plus some nobody stages ----------------------------------
-    system_tables: dict[str, list[str]] = {system: [] for system, _ in SYSTEMS}
-    combos = [f"{e}{s}" for s in _TABLE_SUFFIXES for e in ENTITIES]
-    order = {system: rng.sample(combos, len(combos)) for system, _ in SYSTEMS}
-    source_count = staging_count + max(1, staging_count // 20)
-    for i in range(source_count):
-        system = SYSTEMS[i % len(SYSTEMS)][0]
-        taken = len(system_tables[system])
-        base = order[system][taken % len(combos)]
-        system_tables[system].append(base if taken < len(combos) else f"{base}_{taken // len(combos) + 1}")
+    if tables is None:
+        tables = raw_tables(rng, staging_count + max(1, staging_count // 20))
+    system_tables = {system: list(tables.get(system, ())) for system, _ in SYSTEMS}
     sources: dict[str, dict[str, Any]] = {}
     source_relations: list[Relation] = []
     for system, loader in SYSTEMS:
         for table in system_tables[system]:
-            uid = f"source.{PROJECT}.{system}.{table}"
+            uid = f"source.{project}.{system}.{table}"
             entity = _entity_of(table)
-            sources[uid] = _source_entry(uid, system, loader, table, platform_owner, now)
+            sources[uid] = source_entry(project, uid, system, loader, table, platform_owner, now)
             source_relations.append(Relation(uid, "source", RAW_DATABASE, system, table, entity, system))
 
     # -- seeds and snapshots ------------------------------------------------------------------------
-    seeds: list[_Node] = []
+    seeds: list[Node] = []
     for i in range(max(2, models // 100)):
         base = _SEED_NAMES[i % len(_SEED_NAMES)]
         name = names.claim(base if i < len(_SEED_NAMES) else f"{base}_{i // len(_SEED_NAMES) + 1}")
         seeds.append(
-            _Node(
-                unique_id=f"seed.{PROJECT}.{name}",
+            Node(
+                unique_id=f"seed.{project}.{name}",
+                package=project,
                 name=name,
                 layer="seed",
                 domain="core",
@@ -258,17 +325,18 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
                 folder="seeds",
                 parents=[],
                 materialized="seed",
-                schema="reference",
+                schema=f"{schema_prefix}reference",
                 alias=name,
                 tags=[],
                 meta={"owner": platform_owner},
             )
         )
-    snapshots: list[_Node] = []
+    snapshots: list[Node] = []
     for source in rng.sample(source_relations, min(len(source_relations), max(2, models // 100))):
         name = names.claim(f"{source.schema}__{source.identifier}_snapshot")
-        node = _Node(
-            unique_id=f"snapshot.{PROJECT}.{name}",
+        node = Node(
+            unique_id=f"snapshot.{project}.{name}",
+            package=project,
             name=name,
             layer="snapshot",
             domain="core",
@@ -276,7 +344,7 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
             folder="snapshots",
             parents=[source.unique_id],
             materialized="snapshot",
-            schema="snapshots",
+            schema=f"{schema_prefix}snapshots",
             alias=name,
             tags=[],
             meta={"owner": platform_owner},
@@ -286,8 +354,8 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
 
     # -- staging: one model per source table, a few union a second table -------------------------------
     staged = rng.sample(source_relations, staging_count) if staging_count <= len(source_relations) else []
-    staging: list[_Node] = []
-    staging_by_system: dict[str, list[_Node]] = {system: [] for system, _ in SYSTEMS}
+    staging: list[Node] = []
+    staging_by_system: dict[str, list[Node]] = {system: [] for system, _ in SYSTEMS}
     for source in staged:
         name = names.claim(f"stg_{source.schema}__{source.identifier}")
         stg_parents = [source.unique_id]
@@ -295,14 +363,15 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
         if rng.random() < 0.06 and len(siblings) > 1:
             other = rng.choice(siblings)
             if other != source.identifier:
-                stg_parents.append(f"source.{PROJECT}.{source.schema}.{other}")
+                stg_parents.append(f"source.{project}.{source.schema}.{other}")
         if rng.random() < 0.03:
             stg_parents.append(rng.choice(seeds).unique_id)
         tags = ["staging", source.schema]
         if rng.random() < 0.05:
             tags.append("pii")
-        node = _Node(
-            unique_id=f"model.{PROJECT}.{name}",
+        node = Node(
+            unique_id=f"model.{project}.{name}",
+            package=project,
             name=name,
             layer="staging",
             domain=source.schema,
@@ -310,7 +379,7 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
             folder=f"models/staging/{source.schema}",
             parents=stg_parents,
             materialized="view",
-            schema="staging",
+            schema=f"{schema_prefix}staging",
             alias=name,
             tags=tags,
             meta={"owner": platform_owner},
@@ -327,8 +396,8 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
     # Models are written because something needed them: picks favour those nothing reads yet.
     unread_staging = _Unread(staging)
     unread_intermediate = _Unread([])
-    intermediate: list[_Node] = []
-    int_by_domain: dict[str, list[_Node]] = {d: [] for d in DOMAINS}
+    intermediate: list[Node] = []
+    int_by_domain: dict[str, list[Node]] = {d: [] for d in DOMAINS}
     for _ in range(intermediate_count):
         domain = DOMAINS[rng.randrange(len(DOMAINS))]
         entity = rng.choice(ENTITIES)
@@ -342,7 +411,7 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
             roll = rng.random()
             if roll < HUB_PICK:
                 use_staging = rng.random() < 0.5 or not intermediate
-                pool: Sequence[_Node] = staging_hubs if use_staging else intermediate[:hubs_per_layer]
+                pool: Sequence[Node] = staging_hubs if use_staging else intermediate[:hubs_per_layer]
             elif roll < 0.75:
                 if rng.random() < 0.5 and (fresh := unread_staging.next()) is not None:
                     pool = [fresh]
@@ -361,8 +430,9 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
                 unread_intermediate.read(candidate)
         roll = rng.random()
         materialized = "ephemeral" if roll < 0.05 else "table" if roll < 0.40 else "view"
-        node = _Node(
-            unique_id=f"model.{PROJECT}.{name}",
+        node = Node(
+            unique_id=f"model.{project}.{name}",
+            package=project,
             name=name,
             layer="intermediate",
             domain=domain,
@@ -370,7 +440,7 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
             folder=f"models/intermediate/{domain}",
             parents=int_parents,
             materialized=materialized,
-            schema="intermediate",
+            schema=f"{schema_prefix}intermediate",
             alias=name,
             tags=["intermediate", domain],
             meta={"owner": domain_owner.get(domain, platform_owner)},
@@ -379,8 +449,8 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
         int_by_domain[domain].append(node)
         unread_intermediate.add(node)
 
-    marts: list[_Node] = []
-    mart_by_domain: dict[str, list[_Node]] = {d: [] for d in DOMAINS}
+    marts: list[Node] = []
+    mart_by_domain: dict[str, list[Node]] = {d: [] for d in DOMAINS}
     aliases: set[tuple[str, str]] = set()
     for i in range(mart_count):
         if i < len(_HUB_MARTS) and i < max(1, mart_count // 10):
@@ -440,8 +510,9 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
             meta["keep"] = True
         elif roll < 0.06:
             tags.append("finance_close" if domain == "finance" else "pii")
-        node = _Node(
-            unique_id=f"model.{PROJECT}.{name}",
+        node = Node(
+            unique_id=f"model.{project}.{name}",
+            package=project,
             name=name,
             layer="mart",
             domain=domain,
@@ -449,7 +520,7 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
             folder=f"models/marts/{domain}",
             parents=mart_parents,
             materialized=materialized,
-            schema=domain,
+            schema=f"{schema_prefix}{domain}",
             alias=alias,
             tags=tags,
             meta=meta,
@@ -457,16 +528,41 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
         marts.append(node)
         mart_by_domain[domain].append(node)
 
-    nodes = [*seeds, *snapshots, *staging, *intermediate, *marts]
-    by_id = {n.unique_id: n for n in nodes}
-    for node in [*staging, *intermediate, *marts]:
-        node.raw_code = _model_code(node, by_id, sources)
+    return ProjectNodes(
+        project=project,
+        names=names,
+        sources=sources,
+        source_relations=source_relations,
+        seeds=seeds,
+        snapshots=snapshots,
+        staging=staging,
+        intermediate=intermediate,
+        marts=marts,
+    )
+
+
+def assemble_manifest(
+    project: ProjectNodes,
+    *,
+    rng: random.Random,
+    now: datetime,
+    singular_tests: int,
+    upstream: Iterable[Node] = (),
+) -> dict[str, Any]:
+    """The manifest of a designed project: code, entries, tests. `upstream` are other projects'
+    models its nodes ref (they get no entry here)."""
+    nodes = project.nodes
+    sources = project.sources
+    by_id = {n.unique_id: n for n in (*upstream, *nodes)}
+    for node in nodes:
+        if node.layer not in {"seed", "snapshot"}:
+            node.raw_code = _model_code(node, by_id, sources)
 
     created = now.timestamp() - 86_400
     manifest_nodes: dict[str, dict[str, Any]] = {}
     for i, node in enumerate(nodes):
         manifest_nodes[node.unique_id] = _node_entry(node, by_id, sources, created + i / 1000)
-    tests = _tests(marts, singular=max(1, models // 500), rng=rng, created=created)
+    tests = _tests(project.marts, singular=singular_tests, rng=rng, created=created)
     manifest_nodes.update(tests)
 
     invocation = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -479,8 +575,8 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
             "invocation_id": invocation,
             "invocation_started_at": _iso(stamp - timedelta(seconds=41)),
             "env": {},
-            "project_name": PROJECT,
-            "project_id": hashlib.md5(PROJECT.encode()).hexdigest(),
+            "project_name": project.project,
+            "project_id": hashlib.md5(project.project.encode()).hexdigest(),
             "user_id": None,
             "send_anonymous_usage_stats": False,
             "adapter_type": ADAPTER_TYPE,
@@ -513,41 +609,25 @@ def synthetic_manifest(models: int, *, seed: int, now: datetime, owners: Sequenc
         "semantic_models": {},
         "unit_tests": {},
     }
-
-    def published(layer_nodes: Sequence[_Node], share: float, hubs: int) -> list[Relation]:
-        readable = [n for n in layer_nodes if n.materialized != "ephemeral"]
-        head, tail = readable[:hubs], readable[hubs:]
-        tail = [n for n in tail if rng.random() < share]
-        rng.shuffle(tail)
-        return [_relation(n) for n in head + tail]
-
-    design = DbtDesign(manifest)
-    design.published = {
-        "mart": published(marts, 0.8, min(len(_HUB_MARTS), hubs_per_layer * 2)),
-        "intermediate": published(intermediate, 0.3, 0),
-        "staging": published(staging, 0.06, 0),
-        "seed": published(seeds, 0.5, 0),
-        "snapshot": published(snapshots, 0.5, 0),
-        "source": [r for r in source_relations if rng.random() < 0.05] or source_relations[:1],
-    }
-    return design
+    return manifest
 
 
 def add_exposures(manifest: dict[str, Any], exposures: Sequence[dict[str, Any]]) -> None:
     """Hand-written exposures: dicts with name, label, type, maturity, url, owner, depends_on (uids)."""
     path = "models/exposures/_exposures.yml"
     created = datetime.fromisoformat(manifest["metadata"]["generated_at"].replace("Z", "+00:00"))
+    project = manifest["metadata"]["project_name"]
     for spec in exposures:
-        uid = f"exposure.{PROJECT}.{spec['name']}"
+        uid = f"exposure.{project}.{spec['name']}"
         depends = list(spec["depends_on"])
         manifest["exposures"][uid] = {
             "name": spec["name"],
             "resource_type": "exposure",
-            "package_name": PROJECT,
+            "package_name": project,
             "path": "exposures/_exposures.yml",
             "original_file_path": path,
             "unique_id": uid,
-            "fqn": [PROJECT, "exposures", spec["name"]],
+            "fqn": [project, "exposures", spec["name"]],
             "type": spec["type"],
             "owner": spec["owner"],
             "description": spec.get("description", ""),
@@ -680,7 +760,7 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _relation(node: _Node) -> Relation:
+def relation_of(node: Node) -> Relation:
     return Relation(node.unique_id, node.layer, DATABASE, node.schema, node.alias, node.entity, node.domain)
 
 
@@ -688,8 +768,8 @@ def _relation_name(database: str, schema: str, identifier: str) -> str:
     return f"{database}.{schema}.{identifier}"
 
 
-def _source_entry(
-    uid: str, system: str, loader: str, table: str, owner: str, now: datetime
+def source_entry(
+    project: str, uid: str, system: str, loader: str, table: str, owner: str, now: datetime
 ) -> dict[str, Any]:
     path = f"models/staging/{system}/_{system}__sources.yml"
     freshness = {
@@ -702,11 +782,11 @@ def _source_entry(
         "schema": system,
         "name": table,
         "resource_type": "source",
-        "package_name": PROJECT,
+        "package_name": project,
         "path": path,
         "original_file_path": path,
         "unique_id": uid,
-        "fqn": [PROJECT, "staging", system, system, table],
+        "fqn": [project, "staging", system, system, table],
         "source_name": system,
         "source_description": f"Raw {system} data loaded by {loader}.",
         "loader": loader,
@@ -732,7 +812,7 @@ def _source_entry(
     }
 
 
-def _config(node: _Node) -> dict[str, Any]:
+def _config(node: Node) -> dict[str, Any]:
     config: dict[str, Any] = {
         "enabled": True,
         "alias": node.alias if node.alias != node.name else None,
@@ -764,17 +844,21 @@ def _config(node: _Node) -> dict[str, Any]:
 
 
 def _node_entry(
-    node: _Node, by_id: dict[str, _Node], sources: dict[str, dict[str, Any]], created: float
+    node: Node, by_id: dict[str, Node], sources: dict[str, dict[str, Any]], created: float
 ) -> dict[str, Any]:
     kind = {"seed": "seed", "snapshot": "snapshot"}.get(node.layer, "model")
     suffix = ".csv" if kind == "seed" else ".sql"
     original = f"{node.folder}/{node.name}{suffix}"
     root = {"model": "models/", "seed": "seeds/", "snapshot": "snapshots/"}[kind]
     path = original.removeprefix(root)
-    fqn = [PROJECT, *path.split("/")[:-1], node.name]
+    fqn = [node.package, *path.split("/")[:-1], node.name]
     if kind == "snapshot":
-        fqn = [PROJECT, node.name, node.name]
-    refs = [{"name": by_id[p].name, "package": None, "version": None} for p in node.parents if p in by_id]
+        fqn = [node.package, node.name, node.name]
+    refs = [
+        {"name": by_id[p].name, "package": _ref_package(node, by_id[p]), "version": None}
+        for p in node.parents
+        if p in by_id
+    ]
     source_refs = [[sources[p]["source_name"], sources[p]["name"]] for p in node.parents if p in sources]
     folder = node.folder.rsplit("/", 1)[-1]
     entry: dict[str, Any] = {
@@ -782,7 +866,7 @@ def _node_entry(
         "schema": node.schema,
         "name": node.name,
         "resource_type": kind,
-        "package_name": PROJECT,
+        "package_name": node.package,
         "path": path,
         "original_file_path": original,
         "unique_id": node.unique_id,
@@ -796,7 +880,7 @@ def _node_entry(
         "meta": dict(node.meta),
         "group": None,
         "docs": {"show": True, "node_color": None},
-        "patch_path": f"{PROJECT}://{node.folder}/_{folder}__models.yml" if kind == "model" else None,
+        "patch_path": f"{node.package}://{node.folder}/_{folder}__models.yml" if kind == "model" else None,
         "build_path": None,
         "unrendered_config": {"materialized": node.materialized} if kind == "model" else {},
         "created_at": round(created, 3),
@@ -843,7 +927,7 @@ def _node_entry(
 
 
 def _tests(
-    marts: Sequence[_Node], *, singular: int, rng: random.Random, created: float
+    marts: Sequence[Node], *, singular: int, rng: random.Random, created: float
 ) -> dict[str, dict[str, Any]]:
     """unique + not_null on every mart's key (in its properties YAML), and a few singular tests."""
     tests: dict[str, dict[str, Any]] = {}
@@ -853,17 +937,17 @@ def _tests(
         props = f"{node.folder}/_{folder}__models.yml"
         for test in ("unique", "not_null"):
             name = f"{test}_{node.name}_{column}"
-            uid = f"test.{PROJECT}.{name}.{hashlib.md5(name.encode()).hexdigest()[:10]}"
+            uid = f"test.{node.package}.{name}.{hashlib.md5(name.encode()).hexdigest()[:10]}"
             tests[uid] = {
                 "database": DATABASE,
                 "schema": "dbt_test__audit",
                 "name": name,
                 "resource_type": "test",
-                "package_name": PROJECT,
+                "package_name": node.package,
                 "path": f"{name}.sql",
                 "original_file_path": props,
                 "unique_id": uid,
-                "fqn": [PROJECT, *node.folder.split("/")[1:], name],
+                "fqn": [node.package, *node.folder.split("/")[1:], name],
                 "alias": name,
                 "checksum": {"name": "none", "checksum": ""},
                 "config": {
@@ -899,17 +983,17 @@ def _tests(
             }
     for node in rng.sample(list(marts), min(singular, len(marts))):
         name = f"assert_{node.name}_not_empty"
-        uid = f"test.{PROJECT}.{name}"
+        uid = f"test.{node.package}.{name}"
         tests[uid] = {
             "database": DATABASE,
             "schema": "dbt_test__audit",
             "name": name,
             "resource_type": "test",
-            "package_name": PROJECT,
+            "package_name": node.package,
             "path": f"{name}.sql",
             "original_file_path": f"tests/{name}.sql",
             "unique_id": uid,
-            "fqn": [PROJECT, name],
+            "fqn": [node.package, name],
             "alias": name,
             "checksum": {"name": "sha256", "checksum": hashlib.sha256(name.encode()).hexdigest()},
             "config": {"enabled": True, "severity": "ERROR", "materialized": "test", "tags": [], "meta": {}},
@@ -929,7 +1013,7 @@ def _tests(
     return tests
 
 
-def _model_code(node: _Node, by_id: dict[str, _Node], sources: dict[str, dict[str, Any]]) -> str:
+def _model_code(node: Node, by_id: dict[str, Node], sources: dict[str, dict[str, Any]]) -> str:
     key = key_column(node.entity)
     settings = []
     if node.materialized != _FOLDER_MATERIALIZED[node.layer]:
@@ -945,7 +1029,13 @@ def _model_code(node: _Node, by_id: dict[str, _Node], sources: dict[str, dict[st
             source = sources[parent]
             ref = f"{{{{ source('{source['source_name']}', '{source['name']}') }}}}"
         else:
-            ref = f"{{{{ ref('{by_id[parent].name}') }}}}"
+            upstream = by_id[parent]
+            package = _ref_package(node, upstream)
+            ref = (
+                f"{{{{ ref('{package}', '{upstream.name}') }}}}"
+                if package
+                else f"{{{{ ref('{upstream.name}') }}}}"
+            )
         ctes.append(f"p{i} as (\n    select * from {ref}\n)")
     if node.layer == "staging":
         columns = (
@@ -959,6 +1049,11 @@ def _model_code(node: _Node, by_id: dict[str, _Node], sources: dict[str, dict[st
     if node.materialized == "incremental":
         body += "\n{% if is_incremental() %}\nwhere p0.updated_at > (select max(updated_at) from {{ this }})\n{% endif %}"
     return f"{header}with {', '.join(ctes)}\n\n{body}\n"
+
+
+def _ref_package(node: Node, parent: Node) -> str | None:
+    """A ref names the package only across packages (a dbt mesh's two-argument ref)."""
+    return None if parent.package == node.package else parent.package
 
 
 def _snapshot_code(name: str, source: Relation) -> str:
