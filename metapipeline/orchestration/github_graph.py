@@ -119,11 +119,13 @@ def removal_pull_request(
             project.files, manifest, unused.candidates, github.project_dir,
             symlinks=project.symlinks, parse_cache=parses,
         )  # fmt: skip
-    except RemovalError as error:  # e.g. something still refers to a model: proposing it would break dbt
+    except RemovalError as error:  # e.g. a properties file that does not load: nothing safe to propose
         context.log.error(f"removal not proposed: {error}")
         return _output(PullRequestOutcome("removal", "not_proposed", None, 0, str(error)))
     finally:
         parses.prune()
+    for unique_id, why in change.dropped.items():
+        context.log.info(f"not removed, something that stays references it: {unique_id} ({why})")
     context.log.info(
         f"YAML files: {parses.hits} parses reused, {parses.misses} parsed"
         + (f", {parses.unreadable} cached parses unreadable (parsed again)" if parses.unreadable else "")

@@ -295,11 +295,314 @@ def test_flow_style_yaml_is_re_emitted_by_ruamel():
     assert yaml.safe_load(text) == {"models": [{"name": "kept"}]}
 
 
-def test_a_hand_written_reference_left_behind_refuses_the_plan():
+# -- candidates something that stays references --------------------------------------------------
+
+
+def test_a_reference_only_the_text_shows_keeps_the_model_and_what_it_reads():
     files, manifest = small_project()
     files["dbt/models/_models.yml"] += "  - name: weekly\n    depends_on:\n      - ref('gone')\n"
-    with pytest.raises(RemovalError, match=r"_models\.yml"):
-        plan_removal(files, manifest, unused(manifest, ["model.shop.gone"]), project_root="dbt")
+    files["dbt/models/upstream.sql"] = "select 1 as id\n"
+    manifest["nodes"]["model.shop.upstream"] = model_node("upstream", "models/upstream.sql")
+    manifest["nodes"]["model.shop.gone"]["depends_on"] = {"nodes": ["model.shop.upstream"]}
+    change = plan_removal(
+        files, manifest, unused(manifest, ["model.shop.gone", "model.shop.upstream"]), project_root="dbt"
+    )
+    assert not change and change.files == {}
+    assert change.dropped == {
+        "model.shop.gone": "referenced in models/_models.yml",
+        "model.shop.upstream": "read by the model gone, which stays: referenced in models/_models.yml",
+    }
+
+
+def reader(kind: str, name: str, path: str, *parents: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "unique_id": f"{kind}.shop.{name}",
+        "resource_type": kind,
+        "name": name,
+        "package_name": "shop",
+        "original_file_path": path,
+        "fqn": ["shop", name],
+        "depends_on": {"nodes": list(parents)},
+        **extra,
+    }
+
+
+GONE, KEPT = "model.shop.gone", "model.shop.keep_me"
+READERS = {
+    "snapshot": (
+        {"nodes": [reader("snapshot", "snap", "snapshots/snap.sql", GONE)]},
+        "read by the snapshot snapshots/snap.sql",
+    ),
+    "analysis": (
+        {"nodes": [reader("analysis", "a", "analyses/a.sql", GONE)]},
+        "read by the analysis analyses/a.sql",
+    ),
+    "singular-test-of-kept-models": (
+        {"nodes": [reader("test", "t", "tests/t.sql", GONE, KEPT)]},
+        "read by the singular test tests/t.sql, which also tests kept models",
+    ),
+    "kept-model": (
+        {"nodes": [reader("model", "weekly", "models/weekly.sql", GONE)]},
+        "read by the model weekly, which stays",
+    ),
+    "disabled-model": (
+        {"disabled": [reader("model", "old", "models/old.sql", refs=[{"name": "gone", "version": None}])]},
+        "referenced by the disabled model model.shop.old",
+    ),
+    "hand-written-exposure": (
+        {"exposures": [reader("exposure", "weekly_review", "models/_exposures.yml", GONE)]},
+        "read by the exposure weekly_review",
+    ),
+    "semantic-model": (
+        {"semantic_models": [reader("semantic_model", "orders", "models/_semantic.yml", GONE)]},
+        "read by the semantic model orders",
+    ),
+    "generated-exposure": (
+        {"exposures": [reader("exposure", "mode_abc123", "models/_exposures.yml", GONE)]},
+        None,  # it follows Mode: its depends_on is edited
+    ),
+    "generic-test": (
+        {"nodes": [reader("test", "rel", "models/_m.yml", KEPT, GONE, test_metadata={"name": "x"})]},
+        None,  # edited out of its YAML
+    ),
+    "singular-test-only-of-removed-models": (
+        {"nodes": [reader("test", "t", "tests/t.sql", GONE)]},
+        None,  # deleted with it
+    ),
+}
+
+
+@pytest.mark.parametrize(("sections", "why"), READERS.values(), ids=READERS.keys())
+def test_a_candidate_something_staying_reads_is_dropped_with_why(sections, why):
+    manifest = manifest_of(model_node("gone", "models/gone.sql"), model_node("keep_me", "models/keep_me.sql"))
+    files = {"models/gone.sql": "select 1\n", "models/keep_me.sql": "select 1\n", "tests/t.sql": "select 1\n"}
+    for section, nodes in sections.items():
+        if section == "disabled":
+            manifest["disabled"] = {n["unique_id"]: [n] for n in nodes}
+        else:
+            manifest.setdefault(section, {}).update({n["unique_id"]: n for n in nodes})
+    change = plan_removal(files, manifest, unused(manifest, [GONE]))
+    if why is None:
+        assert change.dropped == {} and change.files["models/gone.sql"] is None
+    else:
+        assert change.dropped == {GONE: why} and not change
+
+
+def test_one_blocked_candidate_never_refuses_the_others():
+    manifest = manifest_of(
+        model_node("gone", "models/gone.sql"),
+        model_node("upstream", "models/upstream.sql"),
+        model_node("also_gone", "models/also_gone.sql"),
+        reader("snapshot", "snap", "snapshots/snap.sql", GONE),
+    )
+    manifest["nodes"][GONE]["depends_on"] = {"nodes": ["model.shop.upstream"]}
+    files = {p: "select 1\n" for p in ("models/gone.sql", "models/upstream.sql", "models/also_gone.sql")}
+    change = plan_removal(
+        files, manifest, unused(manifest, [GONE, "model.shop.upstream", "model.shop.also_gone"])
+    )
+    assert change.files == {"models/also_gone.sql": None}
+    assert change.dropped == {
+        GONE: "read by the snapshot snapshots/snap.sql",
+        "model.shop.upstream": "read by the model gone, which stays: read by the snapshot snapshots/snap.sql",
+    }
+
+
+def test_the_pull_request_lists_the_kept_candidates_apart():
+    manifest = manifest_of(model_node("gone", "models/gone.sql"), model_node("kept_1", "models/kept_1.sql"))
+    models = unused(manifest, [GONE, "model.shop.kept_1"])
+    change = ChangeSet(
+        files={"models/gone.sql": None},
+        dropped={"model.shop.kept_1": "read by the snapshot snapshots/snap_<b>.sql"},
+    )
+    title, body = removal_pr_text(models, {}, manifest, change=change)
+    assert title == "Remove 1 unused dbt model"
+    assert "found 2 dbt models" in body and "1 of them stays" in body
+    table = [line for line in body.splitlines() if line.startswith("| ")]
+    assert len(table) == 2 and "gone" in table[1]  # header and the removed model
+    kept = body.split("### Kept, because something that stays still references them\n\n")[1]
+    assert kept.startswith("- kept\\_1: read by the snapshot snapshots/snap\\_&lt;b&gt;.sql\n")
+    assert '["kept_1"]' not in body.split("```mermaid")[1].split("```")[0]
+
+
+def test_an_anchor_a_kept_entry_aliases_survives_the_removal_of_its_entry():
+    manifest = manifest_of(model_node("gone", "models/gone.sql"), model_node("kept", "models/kept.sql"))
+    files = {
+        "models/gone.sql": "select 1\n",
+        "models/_models.yml": """\
+version: 2
+
+models:
+  # Removed
+  - name: gone
+    columns:
+      - name: id
+        data_tests: &key_tests
+          - unique
+          - not_null
+
+  # Kept
+  - name: kept
+    columns:
+      - name: id
+        data_tests: *key_tests  # the same checks
+""",
+    }
+    change = plan_removal(files, manifest, unused(manifest, [GONE]))
+    after = yaml.safe_load(change.files["models/_models.yml"])  # type: ignore[arg-type]
+    assert after == {
+        "version": 2,
+        "models": [{"name": "kept", "columns": [{"name": "id", "data_tests": ["unique", "not_null"]}]}],
+    }
+
+
+# -- versioned models ---------------------------------------------------------------------------------
+
+
+def version_node(name: str, version: int, latest: int, path: str | None = None) -> dict[str, Any]:
+    node = model_node(name, path or f"models/{name}_v{version}.sql", ["shop", name, f"v{version}"])
+    return {
+        **node,
+        "unique_id": f"model.shop.{name}.v{version}",
+        "version": version,
+        "latest_version": latest,
+    }
+
+
+V1, V2 = "model.shop.dim_customers.v1", "model.shop.dim_customers.v2"
+VERSIONED_PROPERTIES = """\
+version: 2
+
+models:
+  - name: dim_customers
+    latest_version: 2
+    columns:
+      - name: id
+    versions:
+      # The legacy shape, for the old dashboards.
+      - v: 1
+        columns:
+          - include: all
+          - name: region
+            data_tests:
+              - relationships:
+                  arguments:
+                    to: ref('dim_customers', v=2)
+                    field: region
+      - v: 2
+        defined_in: dim_customers
+
+  - name: keep_me
+
+unit_tests:
+  - name: test_v1_only
+    model: dim_customers
+    versions:
+      include: [1]
+    given: []
+    expect: {rows: []}
+  - name: test_both
+    model: dim_customers
+    versions:
+      include:
+        - 1
+        - 2
+    given: []
+    expect: {rows: []}
+"""
+VERSIONED_PROJECT = """\
+name: shop
+models:
+  shop:
+    dim_customers:
+      +materialized: table
+    keep_me:
+      +materialized: view
+"""
+
+
+def versioned_project() -> tuple[dict[str, str], dict[str, Any]]:
+    files = {
+        "dbt_project.yml": VERSIONED_PROJECT,
+        "models/_models.yml": VERSIONED_PROPERTIES,
+        "models/dim_customers_v1.sql": "select 1 as id, 'x' as region\n",
+        "models/dim_customers.sql": "select 1 as id\n",
+        "models/keep_me.sql": "select 1 as id\n",
+    }
+    manifest = manifest_of(
+        version_node("dim_customers", 1, 2),
+        version_node("dim_customers", 2, 2, "models/dim_customers.sql"),
+        model_node("keep_me", "models/keep_me.sql"),
+    )
+    return files, manifest
+
+
+def test_removing_one_version_removes_its_file_and_its_item_and_keeps_the_model():
+    files, manifest = versioned_project()
+    change = plan_removal(files, manifest, unused(manifest, [V1]))
+    assert change.dropped == {}
+    assert change.files["models/dim_customers_v1.sql"] is None
+    assert set(change.files) == {"models/dim_customers_v1.sql", "models/_models.yml"}  # dbt_project.yml kept
+    text = change.files["models/_models.yml"] or ""
+    assert "legacy shape" not in text and "region" not in text
+    after = yaml.safe_load(text)
+    (model, keep_me) = after["models"]
+    assert model["latest_version"] == 2 and model["versions"] == [{"v": 2, "defined_in": "dim_customers"}]
+    assert keep_me == {"name": "keep_me"}
+    assert [(t["name"], t["versions"]["include"]) for t in after["unit_tests"]] == [("test_both", [2])]
+    assert "remove version v1 of dim_customers from models/_models.yml" in change.summary
+
+
+def test_removing_every_version_removes_the_whole_model():
+    files, manifest = versioned_project()
+    change = plan_removal(files, manifest, unused(manifest, [V1, V2]))
+    assert change.dropped == {}
+    assert (
+        change.files["models/dim_customers_v1.sql"] is None
+        and change.files["models/dim_customers.sql"] is None
+    )
+    after = yaml.safe_load(change.files["models/_models.yml"])  # type: ignore[arg-type]
+    assert after == {"version": 2, "models": [{"name": "keep_me"}]}
+    project = yaml.safe_load(change.files["dbt_project.yml"])  # type: ignore[arg-type]
+    assert project["models"]["shop"] == {"keep_me": {"+materialized": "view"}}
+
+
+def test_the_latest_version_stays_while_another_version_does():
+    files, manifest = versioned_project()
+    change = plan_removal(files, manifest, unused(manifest, [V2]))
+    assert not change and change.dropped == {V2: "v2 is the latest_version of dim_customers"}
+
+
+@pytest.mark.parametrize(
+    ("text", "removed", "dropped"),
+    [
+        ("ref('dim_customers', v=1)", [V1], {V1}),
+        ("ref('dim_customers', version='1')", [V1], {V1}),
+        ("ref('shop', 'dim_customers', v=1)", [V1], {V1}),
+        ("ref('dim_customers', v=var('which'))", [V1], {V1}),  # could be any version
+        ("ref('dim_customers', v=2)", [V1], set()),
+        ("ref('dim_customers')", [V1], set()),  # the latest version, v2
+        ("ref('dim_customers')", [V1, V2], {V2}),  # v2 stays for it; v1 still goes
+    ],
+)
+def test_a_ref_reaches_the_version_it_names(text, removed, dropped):
+    files, manifest = versioned_project()
+    files["macros/report.sql"] = f"{{% macro report() %}}select * from {{{{ {text} }}}}{{% endmacro %}}\n"
+    change = plan_removal(files, manifest, unused(manifest, removed))
+    assert change.dropped == {uid: "referenced in macros/report.sql" for uid in dropped}
+    assert {p for p, t in change.files.items() if t is None} >= {
+        manifest["nodes"][uid]["original_file_path"] for uid in set(removed) - dropped
+    }
+
+
+def test_a_disabled_node_pinned_to_a_version_keeps_only_that_version():
+    files, manifest = versioned_project()
+    old = reader("model", "old", "models/old.sql", refs=[{"name": "dim_customers", "version": 1}])
+    manifest["disabled"] = {old["unique_id"]: [old]}
+    change = plan_removal(files, manifest, unused(manifest, [V1, V2]))
+    assert change.dropped == {
+        V1: "referenced by the disabled model model.shop.old",
+        V2: "v2 is the latest_version of dim_customers",
+    }
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,8 @@ class ChangeSet:
     files: dict[str, str | None] = field(default_factory=dict)
     before: dict[str, str | None] = field(default_factory=dict)  # the text each edit replaces
     summary: list[str] = field(default_factory=list)
+    # Candidates a removal keeps, unique_id -> why: something that stays still references them.
+    dropped: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.files)

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
-import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from metapipeline.actions.dbt_changes.changeset import RemovalError
 from metapipeline.actions.dbt_changes.project_files import safe_path
+from metapipeline.actions.dbt_changes.refs import ModelIndex, RefMatcher, version_key
 from metapipeline.actions.dbt_changes.yaml_edit import ParseCache, YamlFile
-
-
-def ref_pattern(names: Iterable[str]) -> re.Pattern[str]:
-    """`ref('name')`, `ref("pkg", "name")`, `dbt.ref('name')` for any of `names`."""
-    alternatives = "|".join(re.escape(n) for n in sorted(names))
-    return re.compile(rf"""\bref\(\s*(?:['"][\w-]+['"]\s*,\s*)?['"](?:{alternatives})['"]\s*(?:,[^)]*)?\)""")
 
 
 @dataclass
@@ -25,6 +20,7 @@ class Plan:
     files: Mapping[str, str]
     symlinks: Collection[str]
     manifest: dict[str, Any]
+    models: ModelIndex
     removed: dict[str, dict[str, Any]]  # unique_id -> manifest node
     parse_cache: ParseCache | None = None
     yaml_files: dict[str, YamlFile] = field(default_factory=dict)
@@ -32,9 +28,29 @@ class Plan:
     rewrites: dict[str, str] = field(default_factory=dict)
     summary: list[str] = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def names(self) -> set[str]:
+        """Names of the removed models, whole or some of their versions."""
         return {node["name"] for node in self.removed.values()}
+
+    @functools.cached_property
+    def whole_names(self) -> set[str]:
+        """Models removed with every version: their properties entries go."""
+        return {name for name in self.names if set(self.models.versions[name].values()) <= set(self.removed)}
+
+    @functools.cached_property
+    def removed_versions(self) -> dict[str, set[str]]:
+        """Model name -> the versions removed, for models some of whose versions stay."""
+        removed: dict[str, set[str]] = {}
+        for node in self.removed.values():
+            version = version_key(node)
+            if node["name"] not in self.whole_names and version is not None:
+                removed.setdefault(node["name"], set()).add(version)
+        return removed
+
+    @functools.cached_property
+    def refs(self) -> RefMatcher:
+        return RefMatcher(self.models, self.removed, self.names)
 
     def path(self, relative: str) -> str:
         return safe_path(self.project_root, relative, self.symlinks)

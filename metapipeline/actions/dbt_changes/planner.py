@@ -4,18 +4,21 @@
 the GitHub API, or from a local checkout with `read_project`), the manifest and the unused models,
 and returns a `ChangeSet` (path -> new text, or None to delete). For each model it
 
-- deletes its SQL or Python file;
-- removes its entry from properties YAML, plus its unit tests, generic tests of other resources that
-  `ref()` it, and `depends_on` entries of generated (`mode_*`) exposures; a YAML file left without
-  entries is deleted;
+- deletes its SQL or Python file (one version's file, for a versioned model);
+- removes its entry from properties YAML (or the removed versions' `- v:` items when other versions
+  stay), plus its unit tests, generic tests of other resources that `ref()` it, and `depends_on`
+  entries of generated (`mode_*`) exposures; a YAML file left without entries is deleted;
 - deletes singular tests and `{% docs %}` blocks that only it used;
 - removes its config block from `dbt_project.yml` (`models:` by fqn);
 - drops criteria of `selectors.yml` that only select removed models, and a selector whose whole
   definition only selected removed models (criteria it cannot evaluate are always kept).
 
-Anything left that still references a removed model makes planning fail with `RemovalError` rather
-than propose a project that no longer parses; paths that leave the project (traversal, absolute
-paths, symlinks) fail with `UnsafePathError`.
+A candidate that something staying still references (a snapshot, an analysis, a disabled node, a
+singular test of kept models, the latest version of a model whose other versions stay, any file
+left with a `ref()` to it) is not removed: `ChangeSet.dropped` says why, and a candidate a dropped
+one reads is dropped too. `RemovalError` is left for what cannot be planned at all (a candidate the
+manifest does not know, YAML that does not load); paths that leave the project (traversal,
+absolute paths, symlinks) fail with `UnsafePathError`.
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from metapipeline.actions.dbt_changes.blockers import Blockers
 from metapipeline.actions.dbt_changes.changeset import ChangeSet, RemovalError
 from metapipeline.actions.dbt_changes.docs_blocks import delete_orphaned_docs
-from metapipeline.actions.dbt_changes.plan import Plan, ref_pattern
+from metapipeline.actions.dbt_changes.plan import Plan
 from metapipeline.actions.dbt_changes.project_config import edit_dbt_project, edit_selectors
 from metapipeline.actions.dbt_changes.project_files import safe_path
 from metapipeline.actions.dbt_changes.properties import edit_property_files
+from metapipeline.actions.dbt_changes.refs import ModelIndex, model_label
 from metapipeline.actions.dbt_changes.yaml_edit import ParseCache, has_entries
 from metapipeline.dbt.manifest import ManifestError, check_manifest
 from metapipeline.platform.unused import UnusedModel
+
+REFERENCING_SUFFIXES = (".sql", ".py", ".yml", ".yaml", ".md")  # files a `ref()` may stand in
 
 
 def plan_removal(
@@ -43,30 +50,50 @@ def plan_removal(
     symlinks: Collection[str] = (),
     parse_cache: ParseCache | None = None,
 ) -> ChangeSet:
-    """The change set removing `models`. `project_files` maps repository paths (under
-    `project_root`) to text; `symlinks` lists paths that are symlinks there (never edited).
-    `parse_cache` keeps YAML parses for the next plan (the result is the same with or without)."""
+    """The change set removing `models`, less those something staying references (listed with why
+    in its `dropped`). `project_files` maps repository paths (under `project_root`) to text;
+    `symlinks` lists paths that are symlinks there (never edited). `parse_cache` keeps YAML parses
+    for the next plan (the result is the same with or without)."""
     if project_root:
         project_root = safe_path("", project_root.strip("/"), symlinks)
     try:
         check_manifest(manifest)
     except ManifestError as exc:
         raise RemovalError(f"cannot plan a removal from this manifest: {exc}") from None
-    plan = Plan(
-        project_root, project_files, symlinks, manifest, _removed_nodes(manifest, models), parse_cache
-    )
-    if not plan.removed:
-        return ChangeSet()
+    candidates = _candidate_nodes(manifest, models)
+    for node in candidates.values():
+        safe_path(project_root, node["original_file_path"], symlinks)  # refused, kept or not
+    index = ModelIndex(manifest)
+    blockers = Blockers(manifest, index, candidates)
+    dropped: dict[str, str] = {}
+    while True:
+        removed = blockers.settle(dropped)
+        if not removed:
+            return ChangeSet(dropped=dict(sorted(dropped.items())))
+        plan = Plan(project_root, project_files, symlinks, manifest, index, removed, parse_cache)
+        _plan_edits(plan)
+        # A reference the manifest does not show (a macro, a hand-written YAML line): keep what it
+        # names and plan again without it.
+        left = _references_left(plan)
+        if not left:
+            break
+        dropped.update(left)
+    change = _change_set(plan, project_files)
+    change.dropped = dict(sorted(dropped.items()))
+    return change
+
+
+def _plan_edits(plan: Plan) -> None:
     for _, node in sorted(plan.removed.items()):
-        path = plan.path(node["original_file_path"])
-        plan.delete_file(path, f"the {node['name']} model")
+        plan.delete_file(plan.path(node["original_file_path"]), f"the {model_label(node)} model")
     edit_property_files(plan)
     _delete_singular_tests(plan)
     edit_dbt_project(plan)
     edit_selectors(plan)
     delete_orphaned_docs(plan)
-    _check_no_reference_left(plan)
 
+
+def _change_set(plan: Plan, project_files: Mapping[str, str]) -> ChangeSet:
     change = ChangeSet()
     for path in sorted(set(plan.yaml_files) | plan.deletions | set(plan.rewrites)):
         new = plan.current(path)
@@ -83,9 +110,9 @@ def plan_removal(
     return change
 
 
-def _removed_nodes(manifest: dict[str, Any], models: Sequence[UnusedModel]) -> dict[str, dict[str, Any]]:
+def _candidate_nodes(manifest: dict[str, Any], models: Sequence[UnusedModel]) -> dict[str, dict[str, Any]]:
     project = (manifest.get("metadata") or {}).get("project_name")
-    removed = {}
+    candidates = {}
     for model in models:
         node = (manifest.get("nodes") or {}).get(model.unique_id)
         if node is None or node.get("resource_type") != "model":
@@ -102,8 +129,8 @@ def _removed_nodes(manifest: dict[str, Any], models: Sequence[UnusedModel]) -> d
             raise RemovalError(
                 f"{model.unique_id}: the graph says {model.path}, the manifest {node['original_file_path']}"
             )
-        removed[model.unique_id] = node
-    return removed
+        candidates[model.unique_id] = node
+    return candidates
 
 
 def _is_text(value: Any) -> bool:
@@ -121,16 +148,11 @@ def _delete_singular_tests(plan: Plan) -> None:
             plan.delete_file(plan.path(node["original_file_path"]), "a test only of removed models")
 
 
-def _check_no_reference_left(plan: Plan) -> None:
-    refs = ref_pattern(plan.names)
-    left = sorted(
-        path
-        for path in plan.files
-        if path.endswith((".sql", ".py", ".yml", ".yaml", ".md"))
-        and (text := plan.current(path)) is not None
-        and refs.search(text)
-    )
-    if left:
-        raise RemovalError(
-            "still referenced after the removal, edit by hand or protect the models: " + ", ".join(left)
-        )
+def _references_left(plan: Plan) -> dict[str, str]:
+    """Removed models a file left behind still `ref()`s: unique_id -> where."""
+    left: dict[str, str] = {}
+    for path in sorted(plan.files):
+        text = plan.current(path) if path.endswith(REFERENCING_SUFFIXES) else None
+        for unique_id in sorted(plan.refs.hits(text)) if text else ():
+            left.setdefault(unique_id, f"referenced in {plan.relative(path)}")
+    return left

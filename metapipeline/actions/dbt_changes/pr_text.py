@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from metapipeline.actions.dbt_changes.changeset import ChangeSet
+from metapipeline.actions.dbt_changes.refs import model_label
 from metapipeline.markdown import escape as md_escape
 from metapipeline.markdown import fitting
 from metapipeline.platform.unused import UnusedModel
@@ -24,9 +25,10 @@ class ModelRunInfo:
 
 
 # Shares of the 65,536 characters GitHub takes in a pull request body (the rest: text and markers).
-TABLE_CHARS = 30_000
+TABLE_CHARS = 26_000
 DIAGRAM_CHARS = 12_000  # GitHub draws no Mermaid diagram past 50,000 characters; people stop earlier
 CHANGES_CHARS = 12_000
+KEPT_CHARS = 4_000
 KEEP_HELP = """\
 ### Keeping a model
 
@@ -93,32 +95,61 @@ def removal_pr_text(
     *,
     change: ChangeSet | None = None,
 ) -> tuple[str, str]:
-    """Title and Markdown body of the removal pull request."""
-    count = len(models)
+    """Title and Markdown body of the removal pull request. `models` are the candidates planned;
+    those the change keeps (`change.dropped`) are listed apart, with why."""
+    dropped = change.dropped if change else {}
+    removed = [m for m in models if m.unique_id not in dropped]
+    names = {m.unique_id: _model_name(m.unique_id, m.name, manifest) for m in models}
+    count = len(removed)
     title = f"Remove {count} unused dbt model{'s' if count != 1 else ''}"
     header = "| model | owner | last run | run time | why it is unused |\n|---|---|---|---|---|"
     rows = []
-    for model in sorted(models, key=lambda m: m.name):
+    for model in sorted(removed, key=lambda m: names[m.unique_id]):
         info = run_info.get(model.unique_id, ModelRunInfo())
         last_run = info.last_run_at.strftime("%Y-%m-%d") if info.last_run_at else "never"
         run_time = f"{info.run_time_s:.1f} s" if info.run_time_s is not None else "n/a"
-        cells = [model.name, model.owner or "unknown", last_run, run_time, model.why]
+        cells = [names[model.unique_id], model.owner or "unknown", last_run, run_time, model.why]
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if (shown := fitting(rows, TABLE_CHARS)) < len(rows):
         rows = [*rows[:shown], f"| ... and {len(rows) - shown} more: see Files changed | | | | |"]
-    diagram = _mermaid(manifest, [m.unique_id for m in models])
+    diagram = _mermaid(manifest, [m.unique_id for m in removed])
     if len(diagram) > DIAGRAM_CHARS:
         diagram = f"_{count} models and their neighbours are too many to draw here._"
+    found = len(models)
+    intro = (
+        f"metapipeline found {found} dbt model{'s' if found != 1 else ''} with no path to any live consumer "
+        "(an active Mode report, a hand-written exposure or a protected model)."
+    )
+    if dropped:
+        intro += f" {len(dropped)} of them stay{'s' if len(dropped) == 1 else ''}: see below."
     parts = [
-        f"metapipeline found {count} dbt model{'s' if count != 1 else ''} with no path to any live consumer "
-        "(an active Mode report, a hand-written exposure or a protected model).",
+        intro,
         "\n".join([header, *rows]),
         "### Removed models and their neighbours\n\n" + diagram,
     ]
     if change and change.summary:
-        lines = [f"- {_cell(line)}" for line in change.summary]
-        if (shown := fitting(lines, CHANGES_CHARS)) < len(lines):
-            lines = [*lines[:shown], f"- ... and {len(lines) - shown} more: see Files changed"]
-        parts.append("### Changes\n\n" + "\n".join(lines))
+        parts.append("### Changes\n\n" + _bullets(change.summary, CHANGES_CHARS, "see Files changed"))
+    if dropped:
+        kept = [
+            f"{names.get(uid, uid)}: {why}"
+            for uid, why in sorted(dropped.items(), key=lambda kv: names.get(kv[0], kv[0]))
+        ]
+        parts.append(
+            "### Kept, because something that stays still references them\n\n"
+            + _bullets(kept, KEPT_CHARS, "see the run's log")
+        )
     parts.append(KEEP_HELP)
     return title, "\n\n".join(parts)
+
+
+def _bullets(items: Sequence[str], budget: int, rest: str) -> str:
+    lines = [f"- {_cell(item)}" for item in items]
+    if (shown := fitting(lines, budget)) < len(lines):
+        lines = [*lines[:shown], f"- ... and {len(lines) - shown} more: {rest}"]
+    return "\n".join(lines)
+
+
+def _model_name(unique_id: str, name: str, manifest: Mapping[str, Any]) -> str:
+    """The model's name, with its version for a versioned model (`dim_customers v1`)."""
+    node = (manifest.get("nodes") or {}).get(unique_id)
+    return model_label(node) if isinstance(node, Mapping) and node.get("name") == name else name

@@ -12,6 +12,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from metapipeline.actions.dbt_changes.plan import Plan
+from metapipeline.actions.dbt_changes.refs import model_label, version_key
 from metapipeline.actions.dbt_changes.yaml_edit import YamlFile
 
 
@@ -25,10 +26,14 @@ def edit_dbt_project(plan: Plan) -> None:
     if not isinstance(configs, CommentedMap) or not isinstance(configs.get(project), CommentedMap):
         return
     for node in plan.removed.values():
-        # fqn: [project, directories..., name]; config keys may carry no "+" (a "+" key is a config).
+        # fqn: [project, directories..., name(, "v1")]; config keys may carry no "+" (a "+" key is
+        # a config). A model removed with all its versions loses the block its name keys.
+        fqn = node["fqn"][1:]
+        if node["name"] in plan.whole_names and fqn[-1:] == [f"v{version_key(node)}"]:
+            fqn = fqn[:-1]
         trail: list[tuple[CommentedMap, str]] = []
         level = configs[project]
-        for part in node["fqn"][1:]:
+        for part in fqn:
             if not isinstance(level, CommentedMap) or part not in level or yaml.is_deleted(level, part):
                 break
             trail.append((level, part))
@@ -38,7 +43,8 @@ def edit_dbt_project(plan: Plan) -> None:
                 yaml.delete(container, key)
                 if yaml.remaining(container):
                     break  # keep parents that still configure something
-            plan.summary.append(f"remove the {node['name']} config block from {path}")
+            label = model_label(node) if fqn == node["fqn"][1:] else node["name"]
+            plan.summary.append(f"remove the {label} config block from {path}")
 
 
 # -- selectors ---------------------------------------------------------------------------------------

@@ -3,12 +3,12 @@ other resources that `ref()` them, and `depends_on` entries of generated (`mode_
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
+from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from metapipeline.actions.dbt_changes.plan import Plan, ref_pattern
+from metapipeline.actions.dbt_changes.plan import Plan
 from metapipeline.actions.dbt_changes.project_files import SKIPPED_DIRS
 from metapipeline.actions.dbt_changes.yaml_edit import YamlFile, dump_node
 from metapipeline.platform.unused import GENERATED_EXPOSURE_PREFIX
@@ -34,7 +34,6 @@ def _property_files(plan: Plan) -> Iterator[str]:
 
 def edit_property_files(plan: Plan) -> None:
     names = plan.names
-    refs = ref_pattern(names)
     for path in _property_files(plan):
         if not any(name in plan.files[path] for name in names):
             continue  # cheap skip: most files never mention a removed model
@@ -48,34 +47,72 @@ def edit_property_files(plan: Plan) -> None:
             for index, entry in enumerate(entries):
                 if not isinstance(entry, CommentedMap):
                     continue
-                if _entry_is_removed(section, entry, names):
+                if _entry_is_removed(plan, section, entry):
                     yaml.delete(entries, index)
-                    plan.summary.append(f"remove {entry['name']} from {path}")
+                    plan.summary.append(f"remove {entry.get('name')} from {path}")
                     continue
                 if section == "exposures":
-                    _edit_exposure(plan, yaml, entry, refs)
-                else:
-                    _drop_tests(plan, yaml, entry, refs)
+                    _edit_exposure(plan, yaml, entry)
+                    continue
+                if section == "models":
+                    _drop_versions(plan, yaml, entry)
+                elif section == "unit_tests":
+                    _drop_unit_test_versions(plan, yaml, entry)
+                _drop_tests(plan, yaml, entry)
             if entries and not yaml.remaining(entries):
                 yaml.delete(yaml.doc, section)
 
 
-def _entry_is_removed(section: str, entry: CommentedMap, names: set[str]) -> bool:
+def _entry_is_removed(plan: Plan, section: str, entry: CommentedMap) -> bool:
     if section == "models":
-        return entry.get("name") in names
+        return entry.get("name") in plan.whole_names
     if section == "unit_tests":
-        return entry.get("model") in names
+        model, tested = entry.get("model"), _included_versions(entry)
+        if model in plan.whole_names:
+            return True
+        return bool(tested) and {str(v) for v in tested or ()} <= plan.removed_versions.get(model, set())
     return False
 
 
-def _edit_exposure(plan: Plan, yaml: YamlFile, entry: CommentedMap, refs: re.Pattern[str]) -> None:
+def _included_versions(unit_test: CommentedMap) -> CommentedSeq | None:
+    versions = unit_test.get("versions")
+    included = versions.get("include") if isinstance(versions, CommentedMap) else None
+    return included if isinstance(included, CommentedSeq) else None
+
+
+def _drop_versions(plan: Plan, yaml: YamlFile, entry: CommentedMap) -> None:
+    """The removed versions' items of a model whose other versions stay."""
+    name = entry.get("name")
+    removed = plan.removed_versions.get(name)
+    versions = entry.get("versions")
+    if not removed or not isinstance(versions, CommentedSeq):
+        return
+    for index, item in enumerate(versions):
+        if isinstance(item, CommentedMap) and str(item.get("v")) in removed:
+            yaml.delete(versions, index)
+            plan.summary.append(f"remove version v{item.get('v')} of {name} from {yaml.path}")
+
+
+def _drop_unit_test_versions(plan: Plan, yaml: YamlFile, entry: CommentedMap) -> None:
+    """Removed versions a unit test names in `versions: include:` (it still tests others)."""
+    included = _included_versions(entry)
+    removed = plan.removed_versions.get(entry.get("model"))
+    if included is None or not removed:
+        return
+    for index, version in enumerate(included):
+        if str(version) in removed:
+            yaml.delete(included, index)
+            plan.summary.append(f"remove v{version} from the unit test {entry.get('name')} in {yaml.path}")
+
+
+def _edit_exposure(plan: Plan, yaml: YamlFile, entry: CommentedMap) -> None:
     """Generated exposures follow Mode: drop refs to removed models; hand-written ones are people's."""
     depends_on = entry.get("depends_on")
     name = str(entry.get("name", ""))
     if not isinstance(depends_on, CommentedSeq) or not name.startswith(GENERATED_EXPOSURE_PREFIX):
-        return  # a hand-written exposure that refs a removed model fails the final check
+        return  # a hand-written exposure keeps the models it reads (planned before these edits)
     for index, item in enumerate(depends_on):
-        if refs.search(str(item)):
+        if plan.refs.hits(str(item)):
             yaml.delete(depends_on, index)
     if not yaml.remaining(depends_on):
         exposures = yaml.doc["exposures"]
@@ -83,20 +120,30 @@ def _edit_exposure(plan: Plan, yaml: YamlFile, entry: CommentedMap, refs: re.Pat
         plan.summary.append(f"remove the generated exposure {name} (it read only removed models)")
 
 
-def _drop_tests(plan: Plan, yaml: YamlFile, entry: CommentedMap, refs: re.Pattern[str]) -> None:
+def _drop_tests(plan: Plan, yaml: YamlFile, entry: CommentedMap) -> None:
     """Generic tests on kept resources that `ref()` a removed model (e.g. relationships)."""
-    holders = [entry, *[c for c in entry.get("columns") or [] if isinstance(c, CommentedMap)]]
+    name = entry.get("name")
+    holders = [(name, entry), *_columns(entry)]
     for table in entry.get("tables") or []:  # sources
         if isinstance(table, CommentedMap):
-            holders += [table, *[c for c in table.get("columns") or [] if isinstance(c, CommentedMap)]]
-    for holder in holders:
+            holders += [(table.get("name"), table), *_columns(table)]
+    versions = entry.get("versions")
+    for index, version in enumerate(versions if isinstance(versions, CommentedSeq) else ()):
+        if isinstance(version, CommentedMap) and not yaml.is_deleted(versions, index):
+            label = f"{name} v{version.get('v')}"
+            holders += [(label, version), *_columns(version)]
+    for label, holder in holders:
         for key in ("data_tests", "tests"):
             tests = holder.get(key)
             if not isinstance(tests, CommentedSeq):
                 continue
             for index, test in enumerate(tests):
-                if refs.search(dump_node(test)):
+                if plan.refs.hits(dump_node(test)):
                     yaml.delete(tests, index)
-                    plan.summary.append(f"remove a test of {holder.get('name')} in {yaml.path}")
+                    plan.summary.append(f"remove a test of {label} in {yaml.path}")
             if not yaml.remaining(tests):
                 yaml.delete(holder, key)
+
+
+def _columns(holder: CommentedMap) -> list[tuple[Any, CommentedMap]]:
+    return [(c.get("name"), c) for c in holder.get("columns") or [] if isinstance(c, CommentedMap)]

@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import time
 import zlib
 from collections.abc import Iterator, Mapping
@@ -60,6 +61,15 @@ def _round_trip_yaml(indent: tuple[int | None, int | None]) -> YAML:
     offset = offset or 0
     yaml.indent(mapping=offset or 2, sequence=sequence_indent or 2, offset=offset)
     return yaml
+
+
+# Anchor and alias names run to a space or a flow indicator. A `&` or `*` inside a string can look
+# like one: then the file is dumped rather than cut, which is still correct.
+_ANCHOR = re.compile(r"&([^\s,\[\]{}]+)")
+
+
+def _alias(anchor: str) -> re.Pattern[str]:
+    return re.compile(rf"\*{re.escape(anchor)}(?![^\s,\[\]{{}}])")
 
 
 def _indent(line: str) -> int:
@@ -196,7 +206,13 @@ class YamlFile:
         dropped: set[int] = set()
         for container, key in self._deleted:
             dropped.update(range(*self._line_range(container, key)))
-        return "".join(line for number, line in enumerate(self.lines) if number not in dropped)
+        kept = "".join(line for number, line in enumerate(self.lines) if number not in dropped)
+        cut = "".join(self.lines[number] for number in sorted(dropped))
+        if any(_alias(anchor).search(kept) for anchor in _ANCHOR.findall(cut)):
+            # An alias left behind needs its anchor: the dumper writes it on the first one left.
+            self._dumped = self._dump()
+            return self._dumped
+        return kept
 
     def _position(self, container: CommentedMap | CommentedSeq, key: Any) -> tuple[int, int]:
         return container.lc.item(key) if isinstance(container, CommentedSeq) else container.lc.key(key)
