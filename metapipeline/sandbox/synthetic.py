@@ -286,7 +286,7 @@ class _Definition:
 
 
 @dataclass
-class _SqlWriter:
+class SqlWriter:
     """Writes Mode SQL over the published relations; every method takes the rng to draw from."""
 
     published: dict[str, list[Relation]]
@@ -375,19 +375,17 @@ class _SqlWriter:
             values = {**self._values(rng, relations), "definition": definition.name}
             used = _ids(relations) if "$r0" in template.template else ()
             return template.substitute(values), WAREHOUSE_ID, _merge(used, definition.reads)
-        templates: tuple[Template, ...]
         roll = rng.random()
-        if roll < 0.45:
-            templates, count = _ONE_RELATION, 1
-        elif roll < 0.85:
-            templates, count = _TWO_RELATIONS, 2
-        else:
-            templates, count = _THREE_RELATIONS, 3
+        count = 1 if roll < 0.45 else 2 if roll < 0.85 else 3
         relations = [
             self.relation(rng, "mart" if i == 0 and rng.random() < 0.7 else None) for i in range(count)
         ]
-        sql = rng.choice(templates).substitute(self._values(rng, relations))
-        return sql, WAREHOUSE_ID, _ids(relations)
+        return self.query_over(rng, relations), WAREHOUSE_ID, _ids(relations)
+
+    def query_over(self, rng: random.Random, relations: Sequence[Relation]) -> str:
+        """Warehouse SQL that reads exactly `relations` (one to three of them)."""
+        templates = (_ONE_RELATION, _TWO_RELATIONS, _THREE_RELATIONS)[len(relations) - 1]
+        return rng.choice(templates).substitute(self._values(rng, relations))
 
     def definition(self, rng: random.Random, index: int, token: str) -> tuple[_Definition, str, str]:
         """A new definition (nesting an earlier one now and then), its source and description."""
@@ -434,7 +432,7 @@ class SyntheticPlatform:
     query_kinds: dict[str, str]  # query token -> DBT, MIXED, WAREHOUSE_ONLY or UNPARSEABLE
     query_reads: dict[str, tuple[str, ...]]  # query token -> dbt unique ids it reads, by design
     changed_reports: tuple[str, ...] = ()  # tokens `mutate` edited
-    _writer: _SqlWriter | None = field(default=None, repr=False, compare=False)
+    _writer: SqlWriter | None = field(default=None, repr=False, compare=False)
 
     def manifest_bytes(self) -> bytes:
         return dump_manifest(self.manifest)
@@ -499,14 +497,14 @@ def synthetic_platform(
     if reports < 1 or queries < 0:
         raise ValueError("a synthetic platform needs at least one report and no negative query count")
     rng = random.Random(f"mode:{seed}")
-    tokens = _Tokens(rng)
-    clock = _Clock(now, rng)
+    tokens = Tokens(rng)
+    clock = Clock(now, rng)
 
-    users = _users(rng, max(8, reports // 40))
+    users = mode_users(rng, max(8, reports // 40))
     owners = [u["email"] for u in users[1 : 1 + len(DOMAINS)]]
     design = synthetic_manifest(models, seed=seed, now=now, owners=owners)
     usernames = [u["username"] for u in users]
-    writer = _SqlWriter(design.published, users=usernames[1:])
+    writer = SqlWriter(design.published, users=usernames[1:])
 
     data_sources = _data_sources(tokens)
     definitions = []
@@ -654,7 +652,7 @@ def apply_changes(document: dict[str, Any], mutated: SyntheticPlatform) -> int:
 # -- pieces ------------------------------------------------------------------------------------------
 
 
-class _Tokens:
+class Tokens:
     def __init__(self, rng: random.Random):
         self._rng = rng
         self._seen: set[str] = set()
@@ -667,7 +665,7 @@ class _Tokens:
                 return token
 
 
-class _Clock:
+class Clock:
     """Mode timestamps `days` before now, with a time of day drawn from the rng."""
 
     def __init__(self, now: datetime, rng: random.Random):
@@ -697,7 +695,7 @@ def _bisect(cumulative: Sequence[float], value: float) -> int:
     return next((i for i, bound in enumerate(cumulative) if value < bound), len(cumulative) - 1)
 
 
-def _users(rng: random.Random, count: int) -> list[dict[str, Any]]:
+def mode_users(rng: random.Random, count: int) -> list[dict[str, Any]]:
     users = [
         {"username": "data-platform", "name": "Data Platform Bot", "email": "data-platform@globex.example"}
     ]
@@ -720,7 +718,7 @@ def _users(rng: random.Random, count: int) -> list[dict[str, Any]]:
     return users
 
 
-def _data_sources(tokens: _Tokens) -> list[dict[str, Any]]:
+def _data_sources(tokens: Tokens) -> list[dict[str, Any]]:
     return [
         {
             "id": WAREHOUSE_ID,
@@ -753,7 +751,7 @@ def _data_sources(tokens: _Tokens) -> list[dict[str, Any]]:
 
 
 def _spaces(
-    rng: random.Random, tokens: _Tokens, usernames: list[str], reports: int
+    rng: random.Random, tokens: Tokens, usernames: list[str], reports: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     team = []
     names = (
@@ -815,7 +813,7 @@ def _exposures(
     users: list[dict[str, Any]],
     kinds: dict[str, str],
     reads: dict[str, tuple[str, ...]],
-    clock: _Clock,
+    clock: Clock,
 ) -> list[dict[str, Any]]:
     """A few hand-written exposures over Mode reports that read dbt models (one of them stale)."""
     by_name = {u["username"]: u for u in users}
