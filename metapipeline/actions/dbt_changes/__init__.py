@@ -3,7 +3,9 @@
 One module a concept:
 
 - `planner`: `plan_removal`, which models go and which edits that takes (see its docstring);
-- `plan`: the state of one planning pass, and what a `ref()` names;
+- `blockers`: which candidates stay because something that stays references them;
+- `refs`: models by name and version, and which of them a `ref()` reaches;
+- `plan`: the state of one planning pass;
 - `properties`: edits to properties YAML; `project_config`: `dbt_project.yml` and `selectors.yml`;
   `docs_blocks`: `{% docs %}` blocks left unused;
 - `yaml_edit`: the line-deleting YAML editor and its parse cache;
