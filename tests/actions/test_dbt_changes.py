@@ -593,6 +593,16 @@ def test_a_ref_reaches_the_version_it_names(text, removed, dropped):
     }
 
 
+def test_a_package_model_of_the_same_name_is_another_model():
+    files, manifest = versioned_project()
+    theirs = {**model_node("dim_customers", "models/dim_customers.sql"), "package_name": "crm"}
+    manifest["nodes"]["model.crm.dim_customers"] = {**theirs, "unique_id": "model.crm.dim_customers"}
+    change = plan_removal(files, manifest, unused(manifest, [V1, V2]))
+    assert change.dropped == {} and yaml.safe_load(change.files["models/_models.yml"] or "")["models"] == [
+        {"name": "keep_me"}
+    ]
+
+
 def test_a_disabled_node_pinned_to_a_version_keeps_only_that_version():
     files, manifest = versioned_project()
     old = reader("model", "old", "models/old.sql", refs=[{"name": "dim_customers", "version": 1}])

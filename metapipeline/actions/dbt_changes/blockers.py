@@ -34,7 +34,9 @@ class Blockers:
         self.candidates = candidates
         self.models = models
         self.readers: dict[str, list[_Reader]] = {uid: [] for uid in candidates}
-        for reader in sorted(_readers(manifest), key=lambda r: (r.unique_id, r.disabled)):
+        # Models last: a reason of the candidate's own reads better than one a kept model passes on.
+        order = sorted(_readers(manifest), key=lambda r: (_is_model(r), r.unique_id, r.disabled))
+        for reader in order:
             for parent in _parents(reader, self.models) & candidates.keys():
                 self.readers[parent].append(reader)
 
@@ -57,9 +59,8 @@ class Blockers:
             and self.models.siblings(unique_id, node) - removed
         ):
             return f"v{version_key(node)} is the latest_version of {node['name']}"
-        reasons = [why for r in self.readers[unique_id] if (why := _why_reader_keeps(r, removed, dropped))]
-        # A reason of its own reads better than one inherited from a kept model.
-        return min(reasons, key=lambda why: ", which stays" in why, default=None)
+        readers = self.readers[unique_id]
+        return next((why for r in readers if (why := _why_reader_keeps(r, removed, dropped))), None)
 
 
 def _why_reader_keeps(reader: _Reader, removed: set[str], dropped: Mapping[str, str]) -> str | None:
@@ -84,6 +85,10 @@ def _why_reader_keeps(reader: _Reader, removed: set[str], dropped: Mapping[str, 
     if kind in ("snapshot", "analysis"):
         return f"read by the {kind} {path}"
     return f"read by the {kind.replace('_', ' ')} {node.get('name')}"
+
+
+def _is_model(reader: _Reader) -> bool:
+    return reader.node.get("resource_type") == "model" and not reader.disabled
 
 
 def _readers(manifest: Mapping[str, Any]) -> Iterator[_Reader]:

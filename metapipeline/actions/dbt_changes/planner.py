@@ -62,7 +62,7 @@ def plan_removal(
         raise RemovalError(f"cannot plan a removal from this manifest: {exc}") from None
     candidates = _candidate_nodes(manifest, models)
     for node in candidates.values():
-        safe_path(project_root, node["original_file_path"], symlinks)  # refused, kept or not
+        safe_path(project_root, node["original_file_path"], symlinks)  # refused even if it is kept
     index = ModelIndex(manifest)
     blockers = Blockers(manifest, index, candidates)
     dropped: dict[str, str] = {}

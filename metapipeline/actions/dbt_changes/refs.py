@@ -29,13 +29,16 @@ def model_label(node: Mapping[str, Any]) -> str:
 
 
 class ModelIndex:
-    """The manifest's models by name: each version's unique id, and the one `ref('name')` reaches."""
+    """The project's models by name (an installed package's are not ours to remove): each version's
+    unique id, and the one `ref('name')` reaches."""
 
     def __init__(self, manifest: Mapping[str, Any]):
         self.versions: dict[str, dict[str | None, str]] = {}
         nodes = manifest.get("nodes") or {}
+        project = (manifest.get("metadata") or {}).get("project_name")
         for unique_id, node in nodes.items():
-            if node.get("resource_type") == "model":
+            ours = project is None or node.get("package_name", project) == project
+            if node.get("resource_type") == "model" and ours:
                 self.versions.setdefault(node["name"], {})[version_key(node)] = unique_id
         self.latest = {name: _latest(nodes, by_version) for name, by_version in self.versions.items()}
 
