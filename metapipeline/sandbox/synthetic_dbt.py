@@ -555,7 +555,7 @@ def assemble_manifest(
     sources = project.sources
     by_id = {n.unique_id: n for n in (*upstream, *nodes)}
     for node in nodes:
-        if node.layer not in {"seed", "snapshot"}:
+        if node.layer != "seed" and not node.raw_code:  # snapshots come with their code
             node.raw_code = _model_code(node, by_id, sources)
 
     created = now.timestamp() - 86_400
@@ -613,13 +613,15 @@ def assemble_manifest(
 
 
 def add_exposures(manifest: dict[str, Any], exposures: Sequence[dict[str, Any]]) -> None:
-    """Hand-written exposures: dicts with name, label, type, maturity, url, owner, depends_on (uids)."""
+    """Hand-written exposures: dicts with name, label, type, maturity, url, owner, depends_on (uids),
+    optionally description, tags and meta (by default the Mode tool's)."""
     path = "models/exposures/_exposures.yml"
     created = datetime.fromisoformat(manifest["metadata"]["generated_at"].replace("Z", "+00:00"))
     project = manifest["metadata"]["project_name"]
     for spec in exposures:
         uid = f"exposure.{project}.{spec['name']}"
         depends = list(spec["depends_on"])
+        meta = spec.get("meta", {"tool": "mode"})
         manifest["exposures"][uid] = {
             "name": spec["name"],
             "resource_type": "exposure",
@@ -633,9 +635,9 @@ def add_exposures(manifest: dict[str, Any], exposures: Sequence[dict[str, Any]])
             "description": spec.get("description", ""),
             "label": spec["label"],
             "maturity": spec["maturity"],
-            "meta": {"tool": "mode"},
+            "meta": dict(meta),
             "tags": list(spec.get("tags", ())),
-            "config": {"enabled": True, "tags": list(spec.get("tags", ())), "meta": {"tool": "mode"}},
+            "config": {"enabled": True, "tags": list(spec.get("tags", ())), "meta": dict(meta)},
             "unrendered_config": {},
             "url": spec["url"],
             "depends_on": {"macros": [], "nodes": depends},
