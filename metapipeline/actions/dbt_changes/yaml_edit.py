@@ -209,7 +209,7 @@ class YamlFile:
         kept = "".join(line for number, line in enumerate(self.lines) if number not in dropped)
         cut = "".join(self.lines[number] for number in sorted(dropped))
         if any(_alias(anchor).search(kept) for anchor in _ANCHOR.findall(cut)):
-            # An alias left behind needs its anchor: the dumper writes it on the first one left.
+            # An alias left behind needs its anchor: re-emitted, the content stands where it is used.
             self._dumped = self._dump()
             return self._dumped
         return kept
