@@ -14,6 +14,7 @@ dagster-dbt) reads are filled; configs carry the usual keys, not every one dbt 1
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
@@ -162,6 +163,29 @@ class Node:
     meta: dict[str, Any]
     raw_code: str = ""
     package: str = PROJECT  # the dbt project or installed package it belongs to
+
+    @classmethod
+    def model(
+        cls,
+        package: str,
+        name: str,
+        layer: str,
+        domain: str,
+        entity: str,
+        parents: list[str],
+        *,
+        materialized: str,
+        schema: str,
+        tags: list[str],
+        meta: dict[str, Any],
+        alias: str | None = None,
+    ) -> Node:
+        """A model of `package` in its layer's folder for its domain (or source system)."""
+        folder = f"models/{_LAYER_FOLDERS[layer]}/{domain}"
+        return cls(
+            f"model.{package}.{name}", name, layer, domain, entity, folder, parents, materialized, schema,
+            alias or name, tags, meta, package=package,
+        )  # fmt: skip
 
 
 class _Names:
@@ -369,21 +393,10 @@ def design_project(
         tags = ["staging", source.schema]
         if rng.random() < 0.05:
             tags.append("pii")
-        node = Node(
-            unique_id=f"model.{project}.{name}",
-            package=project,
-            name=name,
-            layer="staging",
-            domain=source.schema,
-            entity=source.entity,
-            folder=f"models/staging/{source.schema}",
-            parents=stg_parents,
-            materialized="view",
-            schema=f"{schema_prefix}staging",
-            alias=name,
-            tags=tags,
-            meta={"owner": platform_owner},
-        )
+        node = Node.model(
+            project, name, "staging", source.schema, source.entity, stg_parents,
+            materialized="view", schema=f"{schema_prefix}staging", tags=tags, meta={"owner": platform_owner},
+        )  # fmt: skip
         staging.append(node)
         staging_by_system[source.schema].append(node)
 
@@ -430,21 +443,11 @@ def design_project(
                 unread_intermediate.read(candidate)
         roll = rng.random()
         materialized = "ephemeral" if roll < 0.05 else "table" if roll < 0.40 else "view"
-        node = Node(
-            unique_id=f"model.{project}.{name}",
-            package=project,
-            name=name,
-            layer="intermediate",
-            domain=domain,
-            entity=entity,
-            folder=f"models/intermediate/{domain}",
-            parents=int_parents,
-            materialized=materialized,
-            schema=f"{schema_prefix}intermediate",
-            alias=name,
-            tags=["intermediate", domain],
-            meta={"owner": domain_owner.get(domain, platform_owner)},
-        )
+        owner = domain_owner.get(domain, platform_owner)
+        node = Node.model(
+            project, name, "intermediate", domain, entity, int_parents, materialized=materialized,
+            schema=f"{schema_prefix}intermediate", tags=["intermediate", domain], meta={"owner": owner},
+        )  # fmt: skip
         intermediate.append(node)
         int_by_domain[domain].append(node)
         unread_intermediate.add(node)
@@ -510,21 +513,10 @@ def design_project(
             meta["keep"] = True
         elif roll < 0.06:
             tags.append("finance_close" if domain == "finance" else "pii")
-        node = Node(
-            unique_id=f"model.{project}.{name}",
-            package=project,
-            name=name,
-            layer="mart",
-            domain=domain,
-            entity=entity,
-            folder=f"models/marts/{domain}",
-            parents=mart_parents,
-            materialized=materialized,
-            schema=f"{schema_prefix}{domain}",
-            alias=alias,
-            tags=tags,
-            meta=meta,
-        )
+        node = Node.model(
+            project, name, "mart", domain, entity, mart_parents, materialized=materialized,
+            schema=f"{schema_prefix}{domain}", tags=tags, meta=meta, alias=alias,
+        )  # fmt: skip
         marts.append(node)
         mart_by_domain[domain].append(node)
 
@@ -814,32 +806,45 @@ def source_entry(
     }
 
 
+# A model's config as dbt fills it when nothing sets it (the defaults of dbt's ModelConfig).
+MODEL_CONFIG_DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "alias": None,
+    "schema": None,
+    "database": None,
+    "tags": [],
+    "meta": {},
+    "group": None,
+    "materialized": "view",
+    "incremental_strategy": None,
+    "persist_docs": {},
+    "post-hook": [],
+    "pre-hook": [],
+    "quoting": {},
+    "column_types": {},
+    "full_refresh": None,
+    "unique_key": None,
+    "on_schema_change": "ignore",
+    "on_configuration_change": "apply",
+    "grants": {},
+    "packages": [],
+    "docs": {"show": True, "node_color": None},
+    "contract": {"enforced": False, "alias_types": True},
+    "access": "protected",
+}
+
+
 def _config(node: Node) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "enabled": True,
-        "alias": node.alias if node.alias != node.name else None,
-        "schema": node.schema,
-        "database": None,
-        "tags": list(node.tags),
-        "meta": dict(node.meta),
-        "group": None,
-        "materialized": node.materialized,
-        "incremental_strategy": "merge" if node.materialized == "incremental" else None,
-        "persist_docs": {},
-        "post-hook": [],
-        "pre-hook": [],
-        "quoting": {},
-        "column_types": {},
-        "full_refresh": None,
-        "unique_key": key_column(node.entity) if node.materialized in {"incremental", "snapshot"} else None,
-        "on_schema_change": "ignore",
-        "on_configuration_change": "apply",
-        "grants": {},
-        "packages": [],
-        "docs": {"show": True, "node_color": None},
-        "contract": {"enforced": False, "alias_types": True},
-        "access": "protected",
-    }
+    config = copy.deepcopy(MODEL_CONFIG_DEFAULTS)
+    config.update(
+        alias=node.alias if node.alias != node.name else None,
+        schema=node.schema,
+        tags=list(node.tags),
+        meta=dict(node.meta),
+        materialized=node.materialized,
+        incremental_strategy="merge" if node.materialized == "incremental" else None,
+        unique_key=key_column(node.entity) if node.materialized in {"incremental", "snapshot"} else None,
+    )
     if node.layer == "snapshot":
         config.update(schema=None, strategy="timestamp", updated_at="updated_at", target_schema="snapshots")
     return config
@@ -1068,6 +1073,7 @@ def _snapshot_code(name: str, source: Relation) -> str:
 
 
 _FOLDER_MATERIALIZED = {"staging": "view", "intermediate": "view", "mart": "table"}
+_LAYER_FOLDERS = {"staging": "staging", "intermediate": "intermediate", "mart": "marts"}
 
 
 def _model_yaml(entry: dict[str, Any], tests: Sequence[tuple[str, str]]) -> str:

@@ -26,6 +26,7 @@ relation names) must find exactly the designed dead models unused.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -53,6 +54,7 @@ from metapipeline.sandbox.synthetic_dbt import (
     DATABASE,
     DOMAINS,
     ENTITIES,
+    MODEL_CONFIG_DEFAULTS,
     RAW_DATABASE,
     SYSTEMS,
     Node,
@@ -181,7 +183,6 @@ class _Project:
     index: int
     nodes: ProjectNodes
     prefix: str  # of its schemas
-    dead: list[Node] = field(default_factory=list)  # designed dead models it holds
     manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -288,22 +289,12 @@ class _MeshBuilder:
     def _install(self, project: _Project, package: str, names: Sequence[str]) -> None:
         previous: Node | None = None
         for name in names:
-            layer = "staging" if name.startswith(("stg_", "int_")) else "mart"
-            node = Node(
-                unique_id=f"model.{package}.{name}",
-                name=name,
-                layer=layer,
-                domain="core",
-                entity="events",
-                folder=f"models/{'staging' if layer == 'staging' else 'marts'}",
-                parents=[previous.unique_id] if previous else [],
-                materialized="view" if layer == "staging" else "table",
-                schema=f"{project.prefix}{package}",
-                alias=name,
-                tags=[],
-                meta={},
-                package=package,
-            )
+            layer = {"stg": "staging", "int": "intermediate"}.get(name.split("_", 1)[0], "mart")
+            node = Node.model(
+                package, name, layer, package, "events", [previous.unique_id] if previous else [],
+                materialized="table" if layer == "mart" else "view", schema=f"{project.prefix}{package}",
+                tags=[], meta={},
+            )  # fmt: skip
             if previous is None:  # reads the warehouse's own catalogue, as such packages do
                 node.raw_code = "select * from {{ target.database }}.information_schema.tables\n"
             project.nodes.extra.append(node)
@@ -426,7 +417,6 @@ class _MeshBuilder:
             return None
         target = rng.choice(candidates)
         self.dead.add(target.unique_id)
-        upstream.dead.append(target)
         return target
 
     def _new_dead(self, project: _Project, layer: str, parents: list[str], rng: random.Random) -> Node:
@@ -435,32 +425,16 @@ class _MeshBuilder:
         suffix = rng.choice(_LEGACY)
         if layer == "intermediate":
             name = project.nodes.names.claim(f"int_{entity}_{suffix}")
-            folder, schema, materialized = (
-                f"models/intermediate/{domain}",
-                f"{project.prefix}intermediate",
-                "view",
-            )
+            schema, materialized = f"{project.prefix}intermediate", "view"
         else:
-            kind = rng.choice(("fct", "dim"))
-            name = project.nodes.names.claim(f"{kind}_{entity}_{suffix}")
-            folder, schema, materialized = f"models/marts/{domain}", f"{project.prefix}{domain}", "table"
-        node = Node(
-            unique_id=f"model.{project.name}.{name}",
-            name=name,
-            layer=layer,
-            domain=domain,
-            entity=entity,
-            folder=folder,
-            parents=parents,
-            materialized=materialized,
-            schema=schema,
-            alias=name,
+            name = project.nodes.names.claim(f"{rng.choice(('fct', 'dim'))}_{entity}_{suffix}")
+            schema, materialized = f"{project.prefix}{domain}", "table"
+        node = Node.model(
+            project.name, name, layer, domain, entity, parents, materialized=materialized, schema=schema,
             tags=[layer if layer == "intermediate" else "marts", domain],
             meta={"owner": f"data-{project.short}@globex.example"},
-            package=project.name,
-        )
+        )  # fmt: skip
         (project.nodes.intermediate if layer == "intermediate" else project.nodes.marts).append(node)
-        project.dead.append(node)
         self.dead.add(node.unique_id)
         return node
 
@@ -710,32 +684,6 @@ class _MeshBuilder:
 
 # -- pieces ------------------------------------------------------------------------------------------
 
-_STUB_CONFIG: dict[str, Any] = {
-    "enabled": True,
-    "alias": None,
-    "schema": None,
-    "database": None,
-    "tags": [],
-    "meta": {},
-    "group": None,
-    "materialized": "view",
-    "incremental_strategy": None,
-    "persist_docs": {},
-    "post-hook": [],
-    "pre-hook": [],
-    "quoting": {},
-    "column_types": {},
-    "full_refresh": None,
-    "unique_key": None,
-    "on_schema_change": "ignore",
-    "on_configuration_change": "apply",
-    "grants": {},
-    "packages": [],
-    "docs": {"show": True, "node_color": None},
-    "contract": {"enforced": False, "alias_types": True},
-    "access": "protected",
-}
-
 
 def loom_stub(upstream: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """An upstream project's model as dbt-loom injects it downstream (dbt's ModelNode.from_args):
@@ -757,7 +705,7 @@ def loom_stub(upstream: Mapping[str, Any], now: datetime) -> dict[str, Any]:
             "name": "sha256",
             "checksum": hashlib.sha256(f"{uid},{generated_at}".encode()).hexdigest(),
         },
-        "config": json.loads(json.dumps(_STUB_CONFIG)),
+        "config": copy.deepcopy(MODEL_CONFIG_DEFAULTS),
         "tags": [],
         "description": "",
         "columns": {},
