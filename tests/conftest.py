@@ -22,7 +22,9 @@ import sqlalchemy as sa
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.harness import EmulatorServer, free_port
 from metapipeline.sandbox.mode_emulator import ModeEmulator
-from metapipeline.sandbox.sample import DBT_PROJECT_DIR, materialize_workspace
+from metapipeline.dbt.projects import DbtProject
+from metapipeline.sandbox.platform import install_dbt_packages
+from metapipeline.sandbox.sample import DBT_PROJECT_DIR, FINANCE_PROJECT_DIR, materialize_workspace
 
 SAMPLE_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -43,6 +45,26 @@ def sample_manifest(tmp_path_factory) -> dict[str, Any]:
     project = tmp_path_factory.mktemp("dbt") / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
     return parse_dbt_project(project)
+
+
+@pytest.fixture(scope="session")
+def finance_manifest(tmp_path_factory) -> dict[str, Any]:
+    """The sample's second project (freshcart_finance) from `dbt deps` and a real `dbt parse`."""
+    project = tmp_path_factory.mktemp("dbt") / "finance_project"
+    shutil.copytree(
+        FINANCE_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "*.duckdb")
+    )
+    install_dbt_packages(project)
+    return parse_dbt_project(project)
+
+
+@pytest.fixture(scope="session")
+def sample_projects(sample_manifest, finance_manifest) -> list[DbtProject]:
+    """Both sample projects as the sandbox's dbt_projects.yaml lists them."""
+    return [
+        DbtProject.of(sample_manifest, repository="freshcart/analytics"),
+        DbtProject.of(finance_manifest, repository="freshcart/finance"),
+    ]
 
 
 def parse_dbt_project(project: Path) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 NODE_SECTIONS = ("nodes", "sources", "exposures")
+SEMANTIC_SECTIONS = ("semantic_models", "metrics", "saved_queries")  # dbt's semantic layer
+GRAPH_SECTIONS = NODE_SECTIONS + SEMANTIC_SECTIONS
 
 # Schema versions whose shape the loader is tested against (dbt 0.19 to 1.11; v3 is dbt 0.21,
 # shaped like its neighbours). Newer ones may move fields we read, so they are refused.
@@ -110,7 +112,7 @@ def check_manifest(manifest: Any, origin: str = "dbt manifest") -> None:
     if not isinstance(manifest, dict):
         raise ManifestError(f"{origin} is {_kind(manifest)}, expected an object")
     adapter_type(manifest, origin)
-    for name in NODE_SECTIONS:
+    for name in GRAPH_SECTIONS:
         for unique_id, entry in section(manifest, name, origin).items():
             check_node(entry, f"{origin}: {name}[{unique_id!r}]")
 
@@ -165,7 +167,7 @@ def read_manifests(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 def count_resources(manifest: dict[str, Any]) -> dict[str, int]:
     """Enabled resources by type: model, seed, snapshot, test, source, exposure, ..."""
     counts: Counter[str] = Counter()
-    for name in NODE_SECTIONS:
+    for name in GRAPH_SECTIONS:
         for unique_id in section(manifest, name):
             counts[unique_id.split(".", 1)[0]] += 1
     return dict(sorted(counts.items()))

@@ -7,6 +7,7 @@ repository (and sub-directory) that holds it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,3 +46,8 @@ def _only_own_package(manifest: dict[str, Any]) -> str:
             package = entry.get("package_name") or ""
             packages[package] = packages.get(package, 0) + 1
     return max(packages, key=lambda p: packages[p]) if packages else "dbt_project"
+
+
+def as_projects(items: Iterable[DbtProject | dict[str, Any]]) -> list[DbtProject]:
+    """Projects as given; a bare manifest becomes the project its metadata names."""
+    return [item if isinstance(item, DbtProject) else DbtProject.of(item) for item in items]

@@ -6,12 +6,15 @@ plan reach the same conclusions from the same evidence.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Iterable
 from typing import Any
 
 import networkx as nx
 
 from metapipeline.actions.exposures import ReportRecord
+from metapipeline.dbt.projects import DbtProject
+from metapipeline.dbt.relations import DbtGraph
 from metapipeline.lineage.workspace import WorkspaceLineage
 from metapipeline.mode.models import parse_mode_timestamp
 from metapipeline.mode.snapshot import WorkspaceSnapshot
@@ -20,10 +23,12 @@ from metapipeline.platform.unused import Protections, UnusedModels, find_unused_
 
 
 def platform_graph(
-    manifests: Iterable[dict[str, Any]], snapshot: WorkspaceSnapshot, lineage: WorkspaceLineage
+    projects: Iterable[DbtProject | dict[str, Any]] | DbtGraph,
+    snapshot: WorkspaceSnapshot,
+    lineage: WorkspaceLineage,
 ) -> nx.DiGraph:
     return build_platform_graph(
-        manifests,
+        projects,
         snapshot,
         lineage.queries,
         definition_reads=lineage.definitions,
@@ -48,6 +53,17 @@ def snapshot_evidence(snapshot: WorkspaceSnapshot) -> dict[str, Any]:
     return evidence
 
 
+def dbt_evidence(dbt: DbtGraph) -> dict[str, Any]:
+    """What the plan records about the dbt projects it joined."""
+    kinds = Counter(kind for kind, _, _ in dbt.cross_project_links)
+    return {
+        "dbt projects": ", ".join(dbt.projects),
+        "cross-project links (sources joined to the model building them)": kinds["source"],
+        "cross-project links (dbt mesh refs)": kinds["ref"],
+        "relations several sources declare": sum(1 for n in dbt.nodes.values() if n.declared_as),
+    }
+
+
 def unused_models(
     graph: nx.DiGraph,
     snapshot: WorkspaceSnapshot,
@@ -55,6 +71,7 @@ def unused_models(
     archived_now: Collection[str],
     protections: Protections,
     max_share: float,
+    max_share_setting: str = "max_share",
 ) -> UnusedModels:
     """Unused models, refused outright when the Mode snapshot is incomplete (a report we could not
     read may be the one consumer of a model). Queries that failed to render still count: their
@@ -67,6 +84,7 @@ def unused_models(
         evidence_complete=not gaps,
         incomplete_because=gaps,
         max_share=max_share,
+        max_share_setting=max_share_setting,
     )
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 import sys
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -24,6 +25,7 @@ from metapipeline.dbt.relations import load_dbt_graph
 from metapipeline.lineage.workspace import WorkspaceLineage, resolve_items, workspace_items
 from metapipeline.mode.snapshot_file import read_snapshot
 from metapipeline.platform.analysis import (
+    dbt_evidence,
     exposure_reports,
     platform_graph,
     snapshot_evidence,
@@ -40,6 +42,18 @@ class OfflineAnalysis:
     graph: nx.DiGraph
     plan: Plan
     archived_now: set[str]
+    seconds: dict[str, float]  # each stage's wall time, in order
+
+
+@dataclass(frozen=True)
+class OfflinePolicy:
+    """The knobs a run's op config has, for `metapipeline plan` and `explain`."""
+
+    stale: StalePolicy = field(default_factory=StalePolicy)
+    lifecycle: LifecycleSettings = field(default_factory=lambda: LifecycleSettings(dry_run=True))
+    protections: Protections = field(default_factory=Protections)
+    max_share: float = 0.2  # of the models: propose nothing above it
+    max_share_setting: str = "--max-share"  # how a user raises it, named in the refusal
 
 
 def analyse_offline(
@@ -47,41 +61,62 @@ def analyse_offline(
     snapshot_path: Path,
     now: datetime,
     *,
-    protections: Protections | None = None,
-    max_share: float = 0.2,
+    policy: OfflinePolicy | None = None,
     progress: TextIO | None = None,
 ) -> OfflineAnalysis:
-    def say(message: str) -> None:
-        if progress is not None:
-            print(message, file=progress, flush=True)
+    policy = policy or OfflinePolicy()
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def stage(name: str, message: str = "") -> None:
+        nonlocal started
+        seconds[name] = time.perf_counter() - started
+        started = time.perf_counter()
+        if progress is not None and message:
+            print(f"{message} ({seconds[name]:.1f} s)", file=progress, flush=True)
 
     manifests = read_manifests(manifest_paths)
     snapshot = read_snapshot(snapshot_path)
-    say(
-        f"{len(manifests)} manifest(s); {len(snapshot.reports)} reports, {len(snapshot.datasets)} Datasets, {len(snapshot.queries)} queries"
+    stage(
+        "read",
+        f"{len(manifests)} manifest(s); {len(snapshot.reports)} reports, {len(snapshot.datasets)} Datasets, "
+        f"{len(snapshot.queries)} queries",
     )
-    index = load_dbt_graph(manifests).relation_index()
-    lineage = WorkspaceLineage.gather(resolve_items(workspace_items(snapshot), index))
-    say(f"lineage: {lineage.status_counts()}")
+    dbt = load_dbt_graph(manifests)
+    stage(
+        "dbt graph",
+        f"dbt: {len(dbt.projects)} project(s) ({', '.join(dbt.projects)}), {len(dbt.edges)} edges, "
+        f"{len(dbt.cross_project_links)} cross-project links",
+    )
+    lineage = WorkspaceLineage.gather(resolve_items(workspace_items(snapshot), dbt.relation_index()))
+    stage("lineage", f"lineage: {lineage.status_counts()}")
     exposure_backed: dict[str, str] = {}
     for manifest in manifests:
         exposure_backed |= mode_reports_behind_exposures(manifest)
     verdicts = judge_reports(
         snapshot.reports,
-        StalePolicy(),
+        policy.stale,
         now,
         datasets=snapshot.datasets,
         space_names={s.token: s.name for s in snapshot.spaces},
         exposure_backed=exposure_backed,
     )
-    lifecycle = plan_lifecycle(snapshot, verdicts, {}, LifecycleSettings(dry_run=True), now, ArchivedReads())
+    lifecycle = plan_lifecycle(snapshot, verdicts, {}, policy.lifecycle, now, ArchivedReads())
     archived_now = {a.report_token for a in lifecycle.of_kind("archive")}
-    graph = platform_graph(manifests, snapshot, lineage)
-    say(f"platform graph: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges")
-    protections = protections or Protections()
-    unused = unused_models(
-        graph, snapshot, archived_now=archived_now, protections=protections, max_share=max_share
+    stage("reports", f"reports: {len(archived_now)} to archive")
+    graph = platform_graph(dbt, snapshot, lineage)
+    stage(
+        "platform graph", f"platform graph: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges"
     )
+    unused = unused_models(
+        graph,
+        snapshot,
+        archived_now=archived_now,
+        protections=policy.protections,
+        max_share=policy.max_share,
+        max_share_setting=policy.max_share_setting,
+    )
+    stage("unused models", f"unused models: {len(unused.candidates)} proposed")
     changes = [
         c for m in manifests for c in exposure_changes(m, exposure_reports(snapshot, lineage, archived_now))
     ]
@@ -95,16 +130,26 @@ def analyse_offline(
         exposure_changes=changes,
         evidence={
             **snapshot_evidence(snapshot),
+            **dbt_evidence(dbt),
             "mode snapshot taken at": snapshot.taken_at,
             **{f"queries {status}": n for status, n in lineage.status_counts().items()},
         },
     )
-    return OfflineAnalysis(graph, plan, archived_now)
+    stage("plan", "plan written")
+    return OfflineAnalysis(graph, plan, archived_now, seconds)
 
 
-def run_plan(manifests: Sequence[Path], snapshot: Path, out: Path, now: datetime | None = None) -> int:
+def run_plan(
+    manifests: Sequence[Path],
+    snapshot: Path,
+    out: Path,
+    now: datetime | None = None,
+    policy: OfflinePolicy | None = None,
+) -> int:
     try:
-        analysis = analyse_offline(manifests, snapshot, now or datetime.now(UTC), progress=sys.stderr)
+        analysis = analyse_offline(
+            manifests, snapshot, now or datetime.now(UTC), policy=policy, progress=sys.stderr
+        )
     except (OSError, ValueError) as exc:
         print(f"metapipeline plan: {exc}", file=sys.stderr)
         return 2
@@ -122,9 +167,15 @@ def run_plan(manifests: Sequence[Path], snapshot: Path, out: Path, now: datetime
     return 0
 
 
-def run_explain(node: str, manifests: Sequence[Path], snapshot: Path, now: datetime | None = None) -> int:
+def run_explain(
+    node: str,
+    manifests: Sequence[Path],
+    snapshot: Path,
+    now: datetime | None = None,
+    policy: OfflinePolicy | None = None,
+) -> int:
     try:
-        analysis = analyse_offline(manifests, snapshot, now or datetime.now(UTC))
+        analysis = analyse_offline(manifests, snapshot, now or datetime.now(UTC), policy=policy)
     except (OSError, ValueError) as exc:
         print(f"metapipeline explain: {exc}", file=sys.stderr)
         return 2
@@ -133,14 +184,20 @@ def run_explain(node: str, manifests: Sequence[Path], snapshot: Path, now: datet
         hint = f"; did you mean {', '.join(found)}?" if found else ""
         print(f"metapipeline explain: no node {node!r} in the platform graph{hint}", file=sys.stderr)
         return 1
-    print("\n".join(explain(analysis.graph, found, archived_now=analysis.archived_now)))
+    protections = (policy or OfflinePolicy()).protections
+    print(
+        "\n".join(explain(analysis.graph, found, archived_now=analysis.archived_now, protections=protections))
+    )
     return 0
 
 
 def resolve_node(graph: nx.DiGraph, text: str) -> str | list[str]:
-    """A node id from an id, a report token or a unique name; else the closest ids (a list)."""
+    """A node id from an id (a source another node stands for gives that node), a report token or
+    a unique name; else the closest ids (a list)."""
     if text in graph:
         return text
+    if text in graph.graph.get("aliases", {}):
+        return str(graph.graph["aliases"][text])
     if report_id(text) in graph:
         return report_id(text)
     named = [n for n, name in graph.nodes(data="name") if name == text]

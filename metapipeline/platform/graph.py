@@ -1,10 +1,14 @@
 """The platform graph: dbt and Mode in one networkx DiGraph whose edges follow the data.
 
-Node ids: dbt nodes keep their `unique_id`; Mode nodes are `mode.report.<token>`,
+Node ids: dbt nodes keep their `unique_id` (a source another node stands for is not a node: see
+`DbtGraph`; `graph.graph["aliases"]` maps it, and a relation several projects declare is one
+`relation.<database>.<schema>.<name>` node); Mode nodes are `mode.report.<token>`,
 `mode.dataset.<token>`, `mode.query.<token>` and `mode.definition.<token>`. Edges: source ->
 model -> mode_query -> mode_report, model -> mode_query -> mode_dataset -> each mode_report that
-imports it, model -> exposure, model -> mode_definition -> mode_query. Lineage edges carry `how`
-(`parsed` or `fallback`) so every verdict can be explained.
+imports it, model -> exposure, model -> semantic_model -> metric -> saved_query, model ->
+mode_definition -> mode_query. Edges carry `how`: `dbt`, `cross-project` (between two loaded
+projects), `parsed` or `fallback` (lineage), `mode`, `imports`, so every verdict can be explained.
+Graph attributes: `projects`, `aliases`, `cross_project_links` (see `DbtGraph`).
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ from typing import Any, Protocol
 
 import networkx as nx
 
+from metapipeline.dbt.projects import DbtProject
+from metapipeline.dbt.relations import DbtGraph, load_dbt_graph
 from metapipeline.mode.models import Query
 from metapipeline.mode.snapshot import WorkspaceSnapshot
 from metapipeline.unpickling import collector_paused
-
-DBT_KINDS = {"model", "seed", "snapshot", "source", "exposure"}
 
 
 class Reads(Protocol):
@@ -48,62 +52,50 @@ def definition_id(token: str) -> str:
 
 
 def build_platform_graph(
-    manifests: Iterable[dict[str, Any]],
+    projects: Iterable[DbtProject | dict[str, Any]] | DbtGraph,
     snapshot: WorkspaceSnapshot,
     query_reads: Mapping[str, Reads],
     *,
     definition_reads: Mapping[str, Reads] | None = None,
     definitions_used: Mapping[str, Iterable[str]] | None = None,
 ) -> nx.DiGraph:
-    """`query_reads`/`definition_reads` are keyed by query/definition token; `definitions_used`
-    maps a query token to the tokens of the Mode definitions it includes."""
-    graph = nx.DiGraph()
+    """`projects`: the dbt projects (or their manifests, or their graph already loaded);
+    `query_reads`/`definition_reads` are keyed by query/definition token; `definitions_used` maps
+    a query token to the tokens of the Mode definitions it includes."""
+    dbt = projects if isinstance(projects, DbtGraph) else load_dbt_graph(projects)
+    graph = nx.DiGraph(
+        projects=dbt.projects, aliases=dbt.aliases, cross_project_links=dbt.cross_project_links
+    )
     # Hundreds of thousands of attribute dicts, none of them garbage: a collection set off by these
     # allocations would walk everything alive (the manifest, the snapshot) for nothing; 2x faster.
     with collector_paused():
-        for manifest in manifests:
-            _add_dbt(graph, manifest)
+        _add_dbt(graph, dbt)
         _add_mode(graph, snapshot, query_reads, definition_reads or {}, definitions_used or {})
     return graph
 
 
-def _add_dbt(graph: nx.DiGraph, manifest: dict[str, Any]) -> None:
-    resources = [*manifest.get("nodes", {}).values(), *manifest.get("sources", {}).values()]
-    resources += manifest.get("exposures", {}).values()
-    for node in resources:
-        kind = node["resource_type"]
-        if kind not in DBT_KINDS:
-            continue
-        config = node.get("config") or {}
+def _add_dbt(graph: nx.DiGraph, dbt: DbtGraph) -> None:
+    for node in dbt.graph_nodes():
         graph.add_node(
-            node["unique_id"],
-            kind=kind,
-            name=(node.get("label") or node["name"]) if kind == "exposure" else node["name"],
-            package=node.get("package_name"),
-            path=node.get("original_file_path"),
-            relation=node.get("relation_name"),
-            owner=_owner(node),
-            tags=tuple(node.get("tags") or config.get("tags") or ()),
-            meta=dict(node.get("meta") or config.get("meta") or {}),
-            materialized=config.get("materialized"),
-            maturity=node.get("maturity"),
-            url=node.get("url"),
+            node.unique_id,
+            kind=node.resource_type,
+            name=node.label or node.name if node.resource_type == "exposure" else node.name,
+            package=node.package_name or None,
+            project=dbt.own_project(node.unique_id),
+            path=node.original_file_path,
+            relation=node.relation_name,
+            owner=node.owner,
+            tags=node.tags,
+            meta=node.meta,
+            materialized=node.materialized,
+            maturity=node.maturity,
+            url=node.url,
+            version=node.version,
+            time_spine=node.time_spine,
+            declared_as=node.declared_as,
         )
-    for node in resources:
-        child = node["unique_id"]
-        if child not in graph:
-            continue
-        for parent in (node.get("depends_on") or {}).get("nodes", ()):
-            if parent in graph:
-                graph.add_edge(parent, child, how="dbt")
-
-
-def _owner(node: dict[str, Any]) -> str | None:
-    owner = node.get("owner")
-    if isinstance(owner, dict):
-        return owner.get("email") or owner.get("name")
-    meta = node.get("meta") or (node.get("config") or {}).get("meta") or {}
-    return meta.get("owner") or owner
+    for parent, child in dbt.edges:
+        graph.add_edge(parent, child, how="cross-project" if dbt.crosses_projects(parent, child) else "dbt")
 
 
 def _add_mode(
@@ -163,6 +155,8 @@ def _add_query(
 
 
 def _add_reads(graph: nx.DiGraph, reader: str, reads: Reads, skip: Collection[str] = ()) -> None:
-    for dbt_node in reads.nodes:
+    aliases = graph.graph.get("aliases", {})
+    for unique_id in reads.nodes:
+        dbt_node = aliases.get(unique_id, unique_id)
         if dbt_node in graph and dbt_node not in skip:
             graph.add_edge(dbt_node, reader, how=reads.status)

@@ -27,6 +27,7 @@ class Plan:
     lifecycle_refusal: str | None = None
     unused_models: list[dict[str, Any]] = field(default_factory=list)
     protected_models: dict[str, str] = field(default_factory=dict)
+    package_models: dict[str, str] = field(default_factory=dict)  # unused, from installed packages
     unused_refusal: str | None = None
     exposure_changes: list[dict[str, Any]] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)  # what the decisions rest on
@@ -68,6 +69,13 @@ class Plan:
         if self.protected_models:
             lines += ["", "Unused but protected:", ""]
             lines += _lines(["model", "protection"], sorted(self.protected_models.items()))
+        if self.package_models:
+            lines += [
+                "",
+                "Unused models of installed packages (not proposed: their files are not the project's):",
+                "",
+            ]
+            lines += _lines(["model", "what to do"], sorted(self.package_models.items()))
         lines += ["", f"## Exposure changes ({len(self.exposure_changes)})", ""]
         lines += _lines(
             ["exposure", "change", "report", "depends on"],
@@ -110,6 +118,7 @@ def build_plan(
                 "name": m.name,
                 "path": m.path,
                 "owner": m.owner,
+                "project": m.project,
                 "why": m.why,
                 "downstream": [asdict(d) for d in m.downstream],
                 "last_run_at": last_runs[m.unique_id][0].isoformat() if m.unique_id in last_runs else None,
@@ -118,6 +127,7 @@ def build_plan(
             for m in sorted(unused.candidates, key=lambda m: m.unique_id)
         ],
         protected_models=dict(sorted(unused.protected.items())),
+        package_models=dict(sorted(unused.package_models.items())),
         unused_refusal=unused.refusal,
         exposure_changes=sorted(exposure_changes or [], key=lambda c: c["exposure"]),
         evidence=dict(sorted((evidence or {}).items())),

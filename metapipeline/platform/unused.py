@@ -2,7 +2,12 @@
 
 A consumer is an active Mode report (not archived, not archived in this run), an active Mode
 Dataset (imported by a live report, or run recently enough not to be stale), a hand-written dbt
-exposure, or a model a user protects. A model is unused when no path leads from it to a consumer.
+exposure of any loaded project, a semantic model, metric or saved query, the MetricFlow time spine,
+or a model a user protects. A model is unused when no path leads from it to a consumer; paths cross
+projects (a model another project's live model reads is used).
+
+Only models of the loaded projects are candidates: a model of an installed package is reported
+apart (the fix is to disable or drop the package, not to delete its files).
 Exposures metapipeline generates from Mode (`mode_<token>`) mirror Mode and are not consumers
 themselves: otherwise an archived report would keep its models alive through its own exposure.
 """
@@ -20,6 +25,11 @@ import networkx as nx
 from metapipeline.platform.graph import dataset_id, report_id
 
 GENERATED_EXPOSURE_PREFIX = "mode_"
+SEMANTIC_CONSUMERS = {
+    "semantic_model": "dbt semantic model",
+    "metric": "dbt metric",
+    "saved_query": "dbt saved query",
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,7 @@ class UnusedModel:
     path: str | None
     owner: str | None
     downstream: tuple[Downstream, ...]  # everything it feeds, none of which is a consumer
+    project: str | None = None  # the loaded dbt project whose files hold it
 
     @property
     def why(self) -> str:
@@ -71,7 +82,15 @@ class UnusedModel:
 class UnusedModels:
     candidates: list[UnusedModel] = field(default_factory=list)
     protected: dict[str, str] = field(default_factory=dict)  # unused but protected: id -> why
+    package_models: dict[str, str] = field(default_factory=dict)  # unused, from a package: id -> what to do
     refusal: str | None = None
+
+    def by_project(self) -> dict[str | None, list[UnusedModel]]:
+        """The candidates grouped by the project (and so the repository) that holds them."""
+        grouped: dict[str | None, list[UnusedModel]] = {}
+        for model in self.candidates:
+            grouped.setdefault(model.project, []).append(model)
+        return grouped
 
 
 def consumers(graph: nx.DiGraph, archived_now: Collection[str], protections: Protections) -> dict[str, str]:
@@ -88,6 +107,10 @@ def consumers(graph: nx.DiGraph, archived_now: Collection[str], protections: Pro
             datasets.append(node)
         elif kind == "exposure" and not attrs["name"].startswith(GENERATED_EXPOSURE_PREFIX):
             found[node] = "dbt exposure"
+        elif kind in SEMANTIC_CONSUMERS:
+            found[node] = SEMANTIC_CONSUMERS[kind]
+        elif kind == "model" and attrs.get("time_spine"):
+            found[node] = "MetricFlow time spine (the semantic layer needs it)"
         elif kind == "model" and (why := protections.reason(node, attrs)):
             found[node] = f"protected ({why})"
     for node in datasets:  # not archived, nor stale now: a live report imports it, or it runs
@@ -108,7 +131,9 @@ def find_unused_models(
     evidence_complete: bool = True,
     incomplete_because: str = "",
     max_share: float = 0.2,
+    max_share_setting: str = "max_share",
 ) -> UnusedModels:
+    """`max_share_setting` names where a user raises the cap (a CLI flag, an op's config)."""
     protections = protections or Protections()
     result = UnusedModels()
     if not evidence_complete:
@@ -120,7 +145,13 @@ def find_unused_models(
     # Protected models are consumers (their parents live on); report the ones only protection keeps.
     live = _reaching(graph, consumers(graph, archived_now, protections))
     live_unprotected = _reaching(graph, consumers(graph, archived_now, Protections(tags=(), meta_keys=())))
-    models = [n for n, a in graph.nodes(data=True) if a["kind"] == "model"]
+    models = [n for n, a in graph.nodes(data=True) if a["kind"] == "model" and a.get("project")]
+    packaged = (n for n, a in graph.nodes(data=True) if a["kind"] == "model" and not a.get("project"))
+    result.package_models = {
+        model: f"from the package {graph.nodes[model].get('package')}: disable or drop the package if nothing needs it"
+        for model in sorted(packaged)
+        if model not in live
+    }
     for model in models:
         attrs = graph.nodes[model]
         if model not in live_unprotected and (why_protected := protections.reason(model, attrs)):
@@ -136,13 +167,14 @@ def find_unused_models(
                 downstream=tuple(
                     _explain(graph, d, archived_now) for d in sorted(nx.descendants(graph, model))
                 ),
+                project=attrs["project"],
             )
         )
     if models and len(result.candidates) / len(models) > max_share:
         result.refusal = (
             f"{len(result.candidates)} of {len(models)} models ({len(result.candidates) / len(models):.0%}) "
             f"look unused, above the cap of {max_share:.0%}: nothing is proposed. This usually means "
-            "missing evidence (a Mode workspace or dbt project not loaded); check, then raise the cap."
+            f"missing evidence (a Mode workspace or dbt project not loaded); check, then raise {max_share_setting}."
         )
         result.candidates = []
     return result

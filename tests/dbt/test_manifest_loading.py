@@ -36,9 +36,10 @@ def test_every_corpus_manifest_loads_or_fails_clearly(path: Path) -> None:
     graph = load_dbt_graph([manifest])
     enabled = sum(
         1
-        for section in ("nodes", "sources", "exposures")
+        for section in ("nodes", "sources", "exposures", "semantic_models", "metrics", "saved_queries")
         for node in manifest.get(section, {}).values()
-        if node.get("resource_type") in ("model", "seed", "snapshot", "source", "exposure")
+        if node.get("resource_type")
+        in ("model", "seed", "snapshot", "source", "exposure", "semantic_model", "metric", "saved_query")
         and (node.get("config") or {}).get("enabled", True)
     )
     assert len(graph.nodes) == enabled

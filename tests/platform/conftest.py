@@ -30,11 +30,11 @@ def snapshot(sample_workspace) -> Iterator[WorkspaceSnapshot]:
 
 
 @pytest.fixture(scope="session")
-def lineage(snapshot, sample_manifest) -> WorkspaceLineage:
-    index = load_dbt_graph([sample_manifest]).relation_index()
+def lineage(snapshot, sample_projects) -> WorkspaceLineage:
+    index = load_dbt_graph(sample_projects).relation_index()
     return WorkspaceLineage.gather(resolve_items(workspace_items(snapshot), index))
 
 
 @pytest.fixture(scope="session")
-def graph(sample_manifest, snapshot, lineage):
-    return platform_graph([sample_manifest], snapshot, lineage)
+def graph(sample_projects, snapshot, lineage):
+    return platform_graph(sample_projects, snapshot, lineage)

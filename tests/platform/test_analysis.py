@@ -9,7 +9,7 @@ from metapipeline.mode.snapshot import IngestionProblem, WorkspaceSnapshot
 from metapipeline.platform.analysis import exposure_reports, unused_models
 from metapipeline.platform.graph import definition_id, query_id
 from metapipeline.platform.unused import Protections
-from metapipeline.sandbox.sample import expected_outcomes
+from metapipeline.sandbox.sample import expected_outcomes, expected_unused_models
 
 EXPECTED = expected_outcomes()
 STALE = set(EXPECTED["stale_reports"])
@@ -36,15 +36,17 @@ def test_a_model_read_through_a_definition_hangs_off_the_definition(graph, linea
 def test_unused_models_with_the_cascade(graph, snapshot):
     unused = unused_models(graph, snapshot, archived_now=STALE, protections=Protections(), max_share=0.2)
     assert unused.refusal is None
-    assert {m.unique_id for m in unused.candidates} == set(EXPECTED["unused_models"])
-    assert set(unused.protected) == set(EXPECTED["protected_models"])
+    assert {m.unique_id for m in unused.candidates} == set(expected_unused_models())
+    protected = [*EXPECTED["protected_models"], *EXPECTED["freshcart_finance"]["protected_models"]]
+    assert set(unused.protected) == set(protected)
+    assert set(unused.package_models) == set(EXPECTED["freshcart_finance"]["package_models"])
     shifts = next(m for m in unused.candidates if m.name == "fct_courier_shifts")
     assert "archived in this run (stale)" in shifts.why and "archived in Mode" in shifts.why
 
 
 def test_without_archives_only_the_models_nothing_reads(graph, snapshot):
     unused = unused_models(graph, snapshot, archived_now=(), protections=Protections(), max_share=0.2)
-    assert {m.unique_id for m in unused.candidates} == set(EXPECTED["unused_models_without_cascade"])
+    assert {m.unique_id for m in unused.candidates} == set(expected_unused_models(cascade=False))
 
 
 def test_an_incomplete_snapshot_proposes_nothing_and_says_what_was_missing(graph, snapshot):

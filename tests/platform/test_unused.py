@@ -10,7 +10,7 @@ from metapipeline.mode.models import Creator, Definition, Query, Report
 from metapipeline.mode.snapshot import WorkspaceSnapshot
 from metapipeline.platform.graph import build_platform_graph, dataset_id, definition_id, query_id
 from metapipeline.platform.unused import Protections, consumers, explain, find_unused_models
-from metapipeline.sandbox.sample import expected_outcomes
+from metapipeline.sandbox.sample import expected_outcomes, expected_unused_models
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,10 @@ def snapshot(sample_workspace) -> WorkspaceSnapshot:
 
 
 @pytest.fixture(scope="module")
-def graph(sample_manifest, snapshot):
+def graph(sample_projects, snapshot):
     expected = {**expected_outcomes()["queries"], **expected_outcomes()["dataset_queries"]}
     reads = {token: Reads(q.get("status", "parsed"), tuple(q["nodes"])) for token, q in expected.items()}
-    return build_platform_graph([sample_manifest], snapshot, reads)
+    return build_platform_graph(sample_projects, snapshot, reads)
 
 
 def test_graph_has_every_node_kind_and_data_flows_to_reports(graph):
@@ -72,15 +72,14 @@ def test_exactly_the_expected_unused_models_including_the_cascade(graph):
     stale = expected_outcomes()["stale_reports"]
     result = find_unused_models(graph, archived_now=set(stale))
     assert result.refusal is None
-    assert {m.unique_id for m in result.candidates} == set(expected_outcomes()["unused_models"])
-    assert set(result.protected) == set(expected_outcomes()["protected_models"])
+    assert {m.unique_id for m in result.candidates} == set(expected_unused_models())
+    finance = expected_outcomes()["freshcart_finance"]
+    assert set(result.protected) == {*expected_outcomes()["protected_models"], *finance["protected_models"]}
 
 
 def test_without_archiving_in_this_run_there_is_no_cascade(graph):
     result = find_unused_models(graph)
-    assert {m.unique_id for m in result.candidates} == set(
-        expected_outcomes()["unused_models_without_cascade"]
-    )
+    assert {m.unique_id for m in result.candidates} == set(expected_unused_models(cascade=False))
 
 
 def test_each_candidate_carries_its_evidence(graph):
@@ -148,7 +147,7 @@ def test_incomplete_evidence_proposes_nothing(graph):
 def test_over_the_cap_nothing_is_proposed_and_the_message_says_so(graph):
     result = find_unused_models(graph, archived_now=set(expected_outcomes()["stale_reports"]), max_share=0.1)
     assert result.candidates == []
-    assert "8 of 43 models (19%)" in (result.refusal or "") and "cap of 10%" in (result.refusal or "")
+    assert "10 of 59 models (17%)" in (result.refusal or "") and "cap of 10%" in (result.refusal or "")
 
 
 def test_protections_by_tag_meta_path_and_id(graph):

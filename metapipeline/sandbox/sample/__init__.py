@@ -174,3 +174,10 @@ def expected_outcomes() -> dict[str, Any]:
     """The hand-written expected outcomes every step's tests assert against."""
     with EXPECTED_OUTCOMES_FILE.open() as f:
         return yaml.safe_load(f)
+
+
+def expected_unused_models(*, cascade: bool = True) -> list[str]:
+    """The unused models of both sample projects (with or without this run's archives), sorted."""
+    outcomes = expected_outcomes()
+    key = "unused_models" if cascade else "unused_models_without_cascade"
+    return sorted([*outcomes[key], *outcomes["freshcart_finance"][key]])
