@@ -12,7 +12,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from metapipeline.run_files import MANIFEST, SNAPSHOT, dagster_home, newest
+from metapipeline.run_files import SNAPSHOT, dagster_home, newest, newest_manifests
 
 DEFAULT_DATA_DIR = Path(".sandbox")
 
@@ -92,19 +92,29 @@ def _newest_runs(relative: str) -> Path | None:
     return found
 
 
-def _given_or_newest_runs(given: Path | None, relative: str, flag: str) -> Path:
-    found = given or _newest_runs(relative)
-    if found is None:
-        raise SystemExit(
-            f"No {flag} given and no run kept one under {dagster_home() / 'storage'}: "
-            f"run the job first (`make demo`), set DAGSTER_HOME to its instance, or pass the file."
-        )
+def _newest_runs_manifests() -> list[Path]:
+    """The newest run's dbt manifests (one per project), named on stderr."""
+    found = newest_manifests()
+    for path in found:
+        print(f"# the newest run's dbt manifest: {path}", file=sys.stderr)
     return found
 
 
+def _no_run_kept(flag: str) -> SystemExit:
+    return SystemExit(
+        f"No {flag} given and no run kept one under {dagster_home() / 'storage'}: "
+        f"run the job first (`make demo`), set DAGSTER_HOME to its instance, or pass the file."
+    )
+
+
 def _offline_files(args: argparse.Namespace) -> tuple[list[Path], Path]:
-    manifests = args.manifest or [_given_or_newest_runs(None, MANIFEST, "--manifest")]
-    return manifests, _given_or_newest_runs(args.snapshot, SNAPSHOT, "--snapshot")
+    manifests = args.manifest or _newest_runs_manifests()
+    if not manifests:
+        raise _no_run_kept("--manifest")
+    snapshot = args.snapshot or _newest_runs(SNAPSHOT)
+    if snapshot is None:
+        raise _no_run_kept("--snapshot")
+    return manifests, snapshot
 
 
 def _timestamp(text: str) -> datetime:
@@ -252,9 +262,7 @@ def _run_explain(args: argparse.Namespace) -> int:
 def _run_refs(args: argparse.Namespace) -> int:
     from metapipeline.lineage.cli import run_refs
 
-    manifests = args.manifest
-    if not manifests and (kept := _newest_runs(MANIFEST)):
-        manifests = [kept]  # else tables only
+    manifests = args.manifest or _newest_runs_manifests()  # none kept: tables only
     return run_refs(sys.stdin, sys.stdout, manifests)
 
 

@@ -207,6 +207,18 @@ def _explain(graph: nx.DiGraph, node: str, archived_now: Collection[str]) -> Dow
     return Downstream(node, kind, why)
 
 
+def _path_text(graph: nx.DiGraph, path: list[str]) -> str:
+    """`a -> b`, with `=[project a -> project b]=>` where the path crosses dbt projects."""
+    text = path[0]
+    for parent, child in zip(path, path[1:], strict=False):
+        if graph.edges[parent, child].get("how") == "cross-project":
+            crossing = f"{graph.nodes[parent].get('project')} -> {graph.nodes[child].get('project')}"
+            text += f" =[{crossing}]=> {child}"
+        else:
+            text += f" -> {child}"
+    return text
+
+
 def explain(
     graph: nx.DiGraph,
     node: str,
@@ -239,7 +251,7 @@ def explain(
             while (previous := parents[path[-1]]) is not None:
                 path.append(previous)
             name = graph.nodes[current].get("name")
-            paths.append(f"  {' -> '.join(reversed(path))}  ({found[current]}: {name})")
+            paths.append(f"  {_path_text(graph, path[::-1])}  ({found[current]}: {name})")
             continue  # a consumer's own consumers add nothing
         for child in sorted(graph.successors(current)):
             if child not in parents:

@@ -6,27 +6,30 @@ import io
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from metapipeline.cli import main
 from metapipeline.mode.snapshot_file import read_snapshot, write_snapshot
-from metapipeline.run_files import MANIFEST, SNAPSHOT
-from metapipeline.sandbox.sample import expected_outcomes
+from metapipeline.run_files import SNAPSHOT, manifest_file
+from metapipeline.sandbox.sample import expected_outcomes, expected_unused_models
 
 EXPECTED = expected_outcomes()
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, snapshot, sample_manifest, sample_now) -> list[str]:
+def inputs(tmp_path_factory, snapshot, sample_projects, sample_now) -> list[str]:
+    """Both sample projects' manifests and the snapshot, as command-line arguments."""
     directory = tmp_path_factory.mktemp("offline")
-    (directory / "manifest.json").write_text(json.dumps(sample_manifest))
+    arguments = []
+    for project in sample_projects:
+        path = directory / project.name / "manifest.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps(project.manifest))
+        arguments += ["--manifest", str(path)]
     write_snapshot(snapshot, directory / "snapshot.json")
-    return [
-        "--manifest", str(directory / "manifest.json"),
-        "--snapshot", str(directory / "snapshot.json"),
-        "--as-of", sample_now.isoformat(),
-    ]  # fmt: skip
+    return [*arguments, "--snapshot", str(directory / "snapshot.json"), "--as-of", sample_now.isoformat()]
 
 
 def test_a_saved_snapshot_reads_back_equal(snapshot, tmp_path):
@@ -45,11 +48,12 @@ def test_plan_writes_the_expected_decisions_without_any_service(inputs, tmp_path
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert {r["token"] for r in plan["stale_reports"]} == set(EXPECTED["stale_reports"])
     assert {r["token"] for r in plan["kept_reports"]} == set(EXPECTED["kept_reports"])
-    assert {m["unique_id"] for m in plan["unused_models"]} == set(EXPECTED["unused_models"])
+    assert {m["unique_id"] for m in plan["unused_models"]} == set(expected_unused_models())
+    assert set(plan["package_models"]) == set(EXPECTED["freshcart_finance"]["package_models"])
     assert {c["exposure"] for c in plan["exposure_changes"]} == set(EXPECTED["exposures"])
     assert plan["dry_run"] is True and plan["unused_refusal"] is None
-    assert "## Unused dbt models (8)" in (tmp_path / "plan.md").read_text()
-    assert "8 unused models" in capsys.readouterr().out
+    assert "## Unused dbt models (10)" in (tmp_path / "plan.md").read_text()
+    assert "10 unused models" in capsys.readouterr().out
 
 
 def test_explain_a_cascade_model_names_the_report_archived_in_this_run(inputs, capsys):
@@ -73,13 +77,15 @@ def test_explain_an_unknown_node_suggests_close_ones(inputs, capsys):
 
 def _keep_as_runs_files(inputs: list[str], storage, runs: dict[str, int]) -> None:
     """Lay the inputs out as runs of the job keep them, each run's files dated `mtime`."""
-    manifest, snapshot = (inputs[inputs.index(flag) + 1] for flag in ("--manifest", "--snapshot"))
+    manifests = [Path(inputs[i + 1]) for i, flag in enumerate(inputs) if flag == "--manifest"]
+    kept = {manifest_file(path.parent.name): path for path in manifests}
+    kept[SNAPSHOT] = Path(inputs[inputs.index("--snapshot") + 1])
     for run, mtime in runs.items():
-        for source, relative in ((manifest, MANIFEST), (snapshot, SNAPSHOT)):
-            kept = storage / run / relative
-            kept.parent.mkdir(parents=True)
-            shutil.copyfile(source, kept)
-            os.utime(kept, (mtime, mtime))
+        for relative, source in kept.items():
+            destination = storage / run / relative
+            destination.parent.mkdir(parents=True)
+            shutil.copyfile(source, destination)
+            os.utime(destination, (mtime, mtime))
 
 
 def test_without_files_plan_and_explain_read_the_newest_runs(inputs, tmp_path, monkeypatch, capsys):
@@ -88,9 +94,11 @@ def test_without_files_plan_and_explain_read_the_newest_runs(inputs, tmp_path, m
     as_of = inputs[inputs.index("--as-of") :]
     assert main(["plan", *as_of, "--out", str(tmp_path / "plan")]) == 0
     said = capsys.readouterr().err
-    assert f"newer-run/{MANIFEST}" in said and f"newer-run/{SNAPSHOT}" in said and "older-run" not in said
+    for kept in (manifest_file("freshcart"), manifest_file("freshcart_finance"), SNAPSHOT):
+        assert f"newer-run/{kept}" in said
+    assert "older-run" not in said
     planned = json.loads((tmp_path / "plan" / "plan.json").read_text())
-    assert sorted(c["unique_id"] for c in planned["unused_models"]) == sorted(EXPECTED["unused_models"])
+    assert sorted(c["unique_id"] for c in planned["unused_models"]) == expected_unused_models()
     assert main(["explain", "dim_stores", *as_of]) == 0
     assert "model.freshcart.dim_stores" in capsys.readouterr().out
 
@@ -111,3 +119,13 @@ def test_without_files_and_no_run_the_error_says_what_to_do(inputs, tmp_path, mo
         main(["plan", "--snapshot", inputs[inputs.index("--snapshot") + 1]])
     with pytest.raises(SystemExit, match=r"No --snapshot given .* run the job first \(`make demo`\)"):
         main(["plan", "--manifest", inputs[inputs.index("--manifest") + 1]])
+
+
+def test_explain_shows_the_path_across_projects_that_keeps_a_model(inputs, capsys):
+    assert main(["explain", "fct_refunds_monthly", *inputs]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "model.freshcart.fct_refunds_monthly =[freshcart -> freshcart_finance]=> "
+        "model.freshcart_finance.stg_freshcart__refunds_monthly -> "
+    ) in out
+    assert "exposure.freshcart_finance.board_deck_finance" in out and "unused" not in out

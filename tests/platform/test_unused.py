@@ -90,8 +90,8 @@ def test_each_candidate_carries_its_evidence(graph):
     reasons = {d.node: d.why_not_a_consumer for d in cascade.downstream}
     assert reasons["mode.report.0f9b3d7a5e41"] == "archived in this run (stale)"
     assert by_id["model.freshcart.fct_app_funnel"].why == "nothing reads it"
-    refunds = {d.node: d.why_not_a_consumer for d in by_id["model.freshcart.fct_refunds_monthly"].downstream}
-    assert refunds["mode.report.a6f2c8e1d937"] == "archived in Mode"
+    shifts = {d.node: d.why_not_a_consumer for d in by_id["model.freshcart.fct_courier_shifts"].downstream}
+    assert shifts["mode.report.5f0c8a3e6b19"] == "archived in Mode"
 
 
 LTV_DATASET, SCORECARD = dataset_id("e4b2d6f8a013"), "mode.report.9e5a7c3d1b28"
@@ -161,3 +161,35 @@ def test_protections_by_tag_meta_path_and_id(graph):
     assert "model.freshcart.int_app_sessions" not in {
         m.unique_id for m in result.candidates
     }  # feeds a protected one
+
+
+def test_the_semantic_layer_and_the_time_spine_are_consumers(graph):
+    finance = expected_outcomes()["freshcart_finance"]
+    result = find_unused_models(graph, archived_now=set(expected_outcomes()["stale_reports"]))
+    candidates = {m.unique_id for m in result.candidates}
+    # Read only by a semantic model (then a metric and a saved query): used.
+    assert "model.freshcart_finance.fct_net_revenue_daily" not in candidates
+    assert finance["time_spine"] not in candidates and graph.nodes[finance["time_spine"]]["time_spine"]
+    found = consumers(graph, set(), Protections())
+    assert "semantic_model.freshcart_finance.revenue_by_day" in found
+
+
+def test_versions_are_judged_one_by_one_and_package_models_apart(graph):
+    finance = expected_outcomes()["freshcart_finance"]
+    result = find_unused_models(graph, archived_now=set(expected_outcomes()["stale_reports"]))
+    candidates = {m.unique_id for m in result.candidates}
+    versions = finance["versioned_models"]["model.freshcart_finance.fct_revenue_recognition"]
+    assert set(versions["unused"]) <= candidates and not set(versions["used"]) & candidates
+    assert set(result.package_models) == set(finance["package_models"])
+    assert all("package" in advice for advice in result.package_models.values())
+    assert not {uid for uid in candidates if uid.startswith("model.finance_utils.")}
+
+
+def test_a_model_read_by_another_projects_live_model_is_used(graph):
+    links = expected_outcomes()["cross_project_links"]
+    result = find_unused_models(graph, archived_now=set(expected_outcomes()["stale_reports"]))
+    candidates = {m.unique_id for m in result.candidates}
+    for source, model in links.items():
+        assert source not in graph and model in graph  # the source is the model, one node
+        assert model not in candidates
+        assert any(graph.edges[model, child]["how"] == "cross-project" for child in graph.successors(model))

@@ -113,19 +113,6 @@ def test_prepare_sample_files_copies_both_projects_and_lists_them(tmp_path, monk
 # ------------------------------------------------------------------------------- real dbt (slow)
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    """The sandbox's files, with the finance project's package installed by a real `dbt deps`."""
-    directory = tmp_path_factory.mktemp("sandbox")
-    prepare_sample_files(directory, NOW)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def finance_manifest(data_dir, dbt_parse) -> dict[str, Any]:
-    return dbt_parse(data_dir / "finance_project")
-
-
 def _by_kind(manifest: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == kind}
 
