@@ -23,19 +23,20 @@ and is checked on its own:
   Mode's history and in the ledger, and the two agree; exactly one Slack message when the run
   succeeded, at most one when it failed, and each chart shared once.
 
-Each worker process runs its share of runs one after the other (the dbt manifest is parsed once
-for all of them; Dagster and the notebook kernel's imports are paid once per worker).
+Each run executes in a Python process of its own, `--workers` at a time (the dbt manifest is
+parsed once for all of them); a run still going after RUN_TIMEOUT_S is killed and reported as a
+crash with the end of its log.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -652,27 +654,59 @@ def parse_manifest(directory: Path) -> Path:
     return project / "target" / "manifest.json"
 
 
-def _init_worker(workdir: str, manifest: str) -> None:
-    """Each worker: its own DAGSTER_HOME and log file; the parsed manifest for every run."""
-    home = Path(workdir) / f"dagster_home-{os.getpid()}"
-    home.mkdir(parents=True, exist_ok=True)
+RUN_TIMEOUT_S = 900  # a run that takes longer is hung: killed and reported with its log
+
+
+def _run_in_subprocess(schedule: Schedule, workdir: Path, manifest: Path) -> dict[str, Any]:
+    """One run in a fresh Python process of its own (own DAGSTER_HOME, own log file).
+
+    A process per run can be killed, with the notebook kernel it started: a run that hangs becomes
+    a crash record carrying its log instead of a suite that never ends."""
+    run_dir = workdir / f"process-{schedule.run:03d}"  # `execute` owns run-NNN and starts it afresh
+    run_dir.mkdir(parents=True, exist_ok=True)
+    home = run_dir / "dagster_home"
+    home.mkdir(exist_ok=True)
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    os.environ |= {
+    task, record_file, log_file = run_dir / "task.json", run_dir / "record.json", run_dir / "run.log"
+    task.write_text(json.dumps(asdict(schedule)))
+    env = {
+        **os.environ,
         "DAGSTER_HOME": str(home),
-        "DBT_MANIFEST_PATH": manifest,
+        "DBT_MANIFEST_PATH": str(manifest),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    log = os.open(Path(workdir) / f"worker-{os.getpid()}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
+    command = [sys.executable, str(Path(__file__).resolve()), "--one", str(task), "--workdir", str(workdir)]
+    started = time.monotonic()
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        try:
+            process.wait(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the run and everything it started
+            process.wait()
+    if record_file.exists():
+        record: dict[str, Any] = json.loads(record_file.read_text())
+        return record
+    seconds = round(time.monotonic() - started, 1)
+    ending = "hung: killed" if process.returncode == -signal.SIGKILL else f"exited {process.returncode}"
+    tail = log_file.read_text(errors="replace")[-4000:]
+    return {
+        "schedule": asdict(schedule),
+        "crash": f"{ending} after {seconds} s; its log ends:\n{tail}",
+        "seconds": seconds,
+    }
 
 
-def _work(task: tuple[Schedule, str]) -> dict[str, Any]:
-    schedule, workdir = task
+def _run_one(task: Path, workdir: Path) -> None:
+    """`--one`: execute one schedule in this process and write its record beside the task."""
+    schedule = Schedule(**json.loads(task.read_text()))
     try:
-        return execute(schedule, Path(workdir))
+        record = execute(schedule, workdir)
     except Exception:
-        return {"schedule": asdict(schedule), "crash": traceback.format_exc(), "seconds": 0.0}
+        record = {"schedule": asdict(schedule), "crash": traceback.format_exc(), "seconds": 0.0}
+    (task.parent / "record.json").write_text(json.dumps(record, default=str))
 
 
 def run_suite(
@@ -693,10 +727,10 @@ def run_suite(
     # Outage runs wait out retries: start them first so they do not finish last.
     plan.sort(key=lambda s: (s.kind != "reference", s.kind != "outage", s.run))
     records: dict[int, dict[str, Any]] = {}
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, _init_worker, (str(workdir), str(manifest))) as pool:
-        tasks = [(schedule, str(workdir)) for schedule in plan]
-        for record in pool.imap_unordered(_work, tasks):
+    with ThreadPoolExecutor(workers) as pool:
+        running = [pool.submit(_run_in_subprocess, schedule, workdir, manifest) for schedule in plan]
+        for done in as_completed(running):
+            record = done.result()
             run = record["schedule"]["run"]
             records[run] = record
             state = "crash" if "crash" in record else ("ok" if record["success"] else "failed")
@@ -718,7 +752,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--outages", type=int, default=len(OUTAGES), help="outage runs (default 4)")
     parser.add_argument("--workers", type=int, default=3, help="runs in parallel (default 3)")
     parser.add_argument("--workdir", type=Path, help="keep every run's files here (default: a temp dir)")
+    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # one run, in a process of its own
     args = parser.parse_args(argv)
+    if args.one:
+        _run_one(args.one, args.workdir)
+        return 0
     report = run_suite(args.runs, args.seed, outages=args.outages, workers=args.workers, workdir=args.workdir)
     print()
     print(report.render())
