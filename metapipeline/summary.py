@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from metapipeline.actions.mode_lifecycle import LifecycleOutcome
 from metapipeline.dbt.manifest import count_resources
+from metapipeline.dbt.projects import DbtProject
 from metapipeline.mode.snapshot import WorkspaceSnapshot
 
 
 def platform_summary(
-    snapshot: WorkspaceSnapshot, manifest: dict[str, Any], lifecycle: LifecycleOutcome
+    snapshot: WorkspaceSnapshot, projects: Sequence[DbtProject], lifecycle: LifecycleOutcome
 ) -> dict[str, Any]:
     mode_counts = snapshot.counts()
-    dbt_counts = count_resources(manifest)
+    dbt_counts: Counter[str] = Counter()
+    for project in projects:
+        dbt_counts.update(count_resources(project.manifest))
     summary: dict[str, Any] = {
         "mode workspace": snapshot.workspace,
         "mode snapshot complete": snapshot.complete,
@@ -27,6 +32,7 @@ def platform_summary(
         "reports reused from the last run": snapshot.reports_reused,
         "reports archived by this run": lifecycle.count("archive"),
         "reports deleted by this run": lifecycle.count("delete"),
+        "dbt projects": ", ".join(project.name for project in projects),
         "dbt models": dbt_counts.get("model", 0),
         "dbt sources": dbt_counts.get("source", 0),
         "dbt seeds": dbt_counts.get("seed", 0),

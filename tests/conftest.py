@@ -19,10 +19,10 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from metapipeline.dbt.projects import DbtProject
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.harness import EmulatorServer, free_port
 from metapipeline.sandbox.mode_emulator import ModeEmulator
-from metapipeline.dbt.projects import DbtProject
 from metapipeline.sandbox.platform import install_dbt_packages
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR, FINANCE_PROJECT_DIR, materialize_workspace
 

@@ -313,7 +313,8 @@ def daily_summary(
     pull_requests: Mapping[str, str],
 ) -> str:
     """The message above the charts: what to optimise first, what was cleaned, where to review
-    (`pull_requests`: each pull request's URL by purpose, "removal" or "exposures")."""
+    (`pull_requests`: each pull request's URL by purpose, "removal" or "exposures", followed by
+    the dbt project's name when several projects have one)."""
     lines = ["*metapipeline daily report*"]
     if priorities:
         lines.append("*Optimise first* (importance x recent run time):")
@@ -326,8 +327,8 @@ def daily_summary(
     lines += [f"• {_inline(name)}" for name in archived[:10]]
     lines.append(f"*dbt models proposed for removal:* {len(removal_candidates)}")
     lines += [f"• `{_inline(name, code=True)}`" for name in removal_candidates[:10]]
-    lines += [
-        f"{PULL_REQUEST_LABELS.get(purpose, purpose)}: {_inline(url)}"
-        for purpose, url in pull_requests.items()
-    ]
+    for purpose, url in pull_requests.items():
+        kind, _, project = purpose.partition(" ")  # "removal" or "removal <project>"
+        label = PULL_REQUEST_LABELS.get(kind, kind) + (f" in {_inline(project)}" if project else "")
+        lines.append(f"{label}: {_inline(url)}")
     return "\n".join(lines)

@@ -176,11 +176,13 @@ def count_resources(manifest: dict[str, Any]) -> dict[str, int]:
 _MODE_REPORT_IN_URL = re.compile(r"/reports/([0-9a-f]{12})(?![0-9a-f])")
 
 
-def mode_reports_behind_exposures(manifest: dict[str, Any], maturity: str = "high") -> dict[str, str]:
-    """Mode report token -> name of the exposure (of this maturity) whose URL points at the report."""
+def mode_reports_behind_exposures(*manifests: dict[str, Any], maturity: str = "high") -> dict[str, str]:
+    """Mode report token -> name of the exposure (of this maturity, in any of the projects' manifests)
+    whose URL points at the report."""
     backed = {}
-    for exposure in section(manifest, "exposures").values():
-        match = _MODE_REPORT_IN_URL.search(exposure.get("url") or "")
-        if match and exposure.get("maturity") == maturity:
-            backed[match.group(1)] = exposure["name"]
+    for manifest in manifests:
+        for exposure in section(manifest, "exposures").values():
+            match = _MODE_REPORT_IN_URL.search(exposure.get("url") or "")
+            if match and exposure.get("maturity") == maturity:
+                backed[match.group(1)] = exposure["name"]
     return backed

@@ -205,9 +205,10 @@ def run_demo(sandbox_dir: Path, sandbox_env: Mapping[str, str]) -> tuple[int, st
         slack = sandbox_dir / "slack"
         files: dict[str, Path | None] = {"plan": storage / "plan" / "plan.md"}
         for kind in ("removal", "exposures"):  # written by the github ops, real runs and dry runs alike
-            for name, label in (("body.md", "body"), ("change.diff", "diff")):
-                if (path := storage / "pull_requests" / kind / name).exists():
-                    files[f"{kind} pull request {label}"] = path
+            for project in sorted((storage / "pull_requests" / kind).glob("*/")):
+                for name, label in (("body.md", "body"), ("change.diff", "diff")):
+                    if (path := project / name).exists():
+                        files[f"{kind} pull request {label} ({project.name})"] = path
         files |= {
             "platform graph": storage / "platform" / "platform.graphml",
             "executed notebook": _executed_notebook(instance, result.run_id),

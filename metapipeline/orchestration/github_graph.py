@@ -1,11 +1,14 @@
 """The `github` graph: pull requests that remove unused models and keep Mode exposures in sync.
 
-Both read the dbt project from the repository's default branch (one tarball), plan their change as
-pure data, and publish it idempotently: one branch and at most one open pull request per change.
+Each dbt project gets its own, in the repository that holds it. Both read the project from the
+repository's default branch (one tarball, or the one file), plan their change as pure data, and
+publish it idempotently: one branch and at most one open pull request per change.
 """
 
+from collections import Counter
+from collections.abc import Sequence
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +41,15 @@ from metapipeline.actions.pull_requests import (
     publish,
     unchanged_pull_request,
 )
+from metapipeline.dbt.projects import DbtProject
 from metapipeline.lineage.workspace import WorkspaceLineage
+from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot
 from metapipeline.orchestration.artifacts import run_artifacts
 from metapipeline.orchestration.policies import SERVICE_RETRY, kind
 from metapipeline.orchestration.resources import ClockResource, GitHubResource, LedgerResource
 from metapipeline.platform.analysis import exposure_reports
-from metapipeline.platform.unused import UnusedModels
+from metapipeline.platform.unused import UnusedModel, UnusedModels
 from metapipeline.store import PublishedChange
 
 
@@ -55,6 +60,44 @@ class PullRequestOutcome:
     url: str | None
     files: int
     reason: str = ""
+    project: str = ""  # the dbt project changed ("" when none was planned)
+    repository: str = ""
+
+    def label(self) -> str:
+        return f"{self.kind} pull request" + (f" ({self.project})" if self.project else "")
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where one project's pull request goes: its repository, folder and branch."""
+
+    project: DbtProject
+    repository: str
+    folder: str
+    branch: str
+
+
+def _targets(projects: list[DbtProject], github: GitHubResource, branch: str) -> list[_Target]:
+    """Each project's repository and folder (the GitHub resource's unless the projects file says),
+    on the configured branch; projects sharing a repository get a branch each."""
+    placed = [
+        (
+            project,
+            project.repository or github.repository,
+            github.project_dir if project.subdirectory is None else project.subdirectory,
+        )
+        for project in projects
+    ]
+    per_repository = Counter(repository for _, repository, _ in placed)
+    return [
+        _Target(
+            project,
+            repository,
+            folder,
+            branch if per_repository[repository] == 1 else f"{branch}/{project.name}",
+        )
+        for project, repository, folder in placed
+    ]
 
 
 class PullRequestConfig(Config):
@@ -81,71 +124,87 @@ def removal_pull_request(
     github: GitHubResource,
     ledger: LedgerResource,
     clock: ClockResource,
-    manifest: dict,
+    projects: list[DbtProject],
     unused: UnusedModels,
-) -> Output[PullRequestOutcome]:
-    """Open (or update) the pull request that deletes the unused models' files and YAML entries.
+) -> Output[list[PullRequestOutcome]]:
+    """Open (or update), in each project's repository, the pull request that deletes its unused
+    models' files and YAML entries.
 
     Planning reads the whole project; when the default branch's head, the manifest and the
     candidates are those the open pull request was planned from, it is left alone unread."""
     if unused.refusal or not unused.candidates:
         reason = unused.refusal or "no unused models"
         context.log.info(f"no removal pull request: {reason}")
-        return _output(PullRequestOutcome("removal", "not_proposed", None, 0, reason))
-    repo = github.repo()
+        return _outputs("removal", [PullRequestOutcome("removal", "not_proposed", None, 0, reason)])
+    by_project = unused.by_project()
+    published = [
+        _removal(context, config, github, ledger, clock, target, by_project[target.project.name])
+        for target in _targets(projects, github, config.branch)
+        if target.project.name in by_project
+    ]
+    return _outputs("removal", [outcome for outcome, _ in published], [m for _, m in published])
+
+
+def _removal(
+    context: OpExecutionContext,
+    config: RemovalPullRequestConfig,
+    github: GitHubResource,
+    ledger: LedgerResource,
+    clock: ClockResource,
+    target: _Target,
+    candidates: list[UnusedModel],
+) -> tuple[PullRequestOutcome, dict[str, Any]]:
+    project, manifest = target.project, target.project.manifest
+    repo = github.repo(target.repository)
     head = default_head(repo)
     # The plan reads only each candidate's id and path: their explanations change from day to day
     # (a report archived "in this run" is just archived the next day) without changing the plan.
     # Nor does it read the manifest's metadata beyond the project name (each parse stamps its time).
-    removed = sorted((m.unique_id, m.path) for m in unused.candidates)
-    project_name = (manifest.get("metadata") or {}).get("project_name")
+    removed = sorted((m.unique_id, m.path) for m in candidates)
     parsed = {key: value for key, value in manifest.items() if key != "metadata"}
-    inputs = inputs_fingerprint(
-        head, github.project_dir, project_name, parsed, removed, code=dbt_changes.MODULES
-    )
+    inputs = inputs_fingerprint(head, target.folder, project.name, parsed, removed, code=dbt_changes.MODULES)
     with closing(ledger.open()) as store:
-        known = store.published_change(repo.full_name, config.branch)
+        known = store.published_change(repo.full_name, target.branch)
     if not config.dry_run and known is not None and known.inputs == inputs:
-        url = unchanged_pull_request(repo, config.branch, known.content_hash)
+        url = unchanged_pull_request(repo, target.branch, known.content_hash)
         if url is not None:
-            context.log.info(f"removal pull request: unchanged {url} (planned from the same inputs)")
+            context.log.info(f"removal pull request for {project.name}: unchanged {url} (same inputs)")
             reason = f"planned from the same project, manifest and candidates on {known.at:%Y-%m-%d}"
-            return _output(PullRequestOutcome("removal", "unchanged", url, known.files, reason))
-    project = fetch_project(repo, github.project_dir, ref=head)
+            return _outcome(target, "removal", "unchanged", url, known.files, reason), {}
+    files = fetch_project(repo, target.folder, ref=head)
     # Parses are pickles: they stay on this instance's disk, never in the shared ledger.
     parses = ParseCache(Path(context.instance.root_directory) / "cache" / "yaml_parses")
     try:
         change = plan_removal(
-            project.files, manifest, unused.candidates, github.project_dir,
-            symlinks=project.symlinks, parse_cache=parses,
-        )  # fmt: skip
+            files.files, manifest, candidates, target.folder, symlinks=files.symlinks, parse_cache=parses
+        )
     except RemovalError as error:  # e.g. a properties file that does not load: nothing safe to propose
-        context.log.error(f"removal not proposed: {error}")
-        return _output(PullRequestOutcome("removal", "not_proposed", None, 0, str(error)))
+        context.log.error(f"removal not proposed for {project.name}: {error}")
+        return _outcome(target, "removal", "not_proposed", None, 0, str(error)), {}
     finally:
         parses.prune()
     for unique_id, why in change.dropped.items():
         context.log.info(f"not removed, something that stays references it: {unique_id} ({why})")
     context.log.info(
-        f"YAML files: {parses.hits} parses reused, {parses.misses} parsed"
+        f"YAML files of {project.name}: {parses.hits} parses reused, {parses.misses} parsed"
         + (f", {parses.unreadable} cached parses unreadable (parsed again)" if parses.unreadable else "")
         + (f", {parses.unsaved} not cached (disk)" if parses.unsaved else "")
     )
     with closing(ledger.open()) as store:
-        last_runs = store.last_runs(m.unique_id for m in unused.candidates)
+        last_runs = store.last_runs(m.unique_id for m in candidates)
     run_info = {uid: ModelRunInfo(at, seconds) for uid, (at, seconds) in last_runs.items()}
-    title, body = removal_pr_text(unused.candidates, run_info, manifest, change=change)
+    title, body = removal_pr_text(candidates, run_info, manifest, change=change)
     result = publish(
-        repo, change, branch=config.branch, title=title, body=body, labels=config.labels,
+        repo, change, branch=target.branch, title=title, body=body, labels=config.labels,
         dry_run=config.dry_run, respect_closed_days=config.respect_closed_days, now=clock.now(), base=head,
     )  # fmt: skip
     if result.action in ("opened", "updated", "unchanged"):
         published = PublishedChange(
-            repo.full_name, config.branch, inputs, change.content_hash(), len(change.files), clock.now()
+            repo.full_name, target.branch, inputs, change.content_hash(), len(change.files), clock.now()
         )
         with closing(ledger.open()) as store:
             store.record_published_change(published)
-    return _published(context, "removal", change, result)
+    return _published(context, target, "removal", change, result)
 
 
 @op(tags=kind("github"), retry_policy=SERVICE_RETRY)
@@ -154,56 +213,82 @@ def exposures_pull_request(
     config: ExposuresPullRequestConfig,
     github: GitHubResource,
     clock: ClockResource,
-    manifest: dict,
+    projects: list[DbtProject],
     snapshot: WorkspaceSnapshot,
     lineage: WorkspaceLineage,
     lifecycle: LifecycleOutcome,
-) -> Output[PullRequestOutcome]:
-    """Open (or update) the pull request that keeps the generated Mode exposures in sync."""
+) -> Output[list[PullRequestOutcome]]:
+    """Open (or update), in each project's repository, the pull request that keeps its generated
+    Mode exposures in sync (a project no report reads gets none, or loses its old ones)."""
     if not snapshot.complete:  # a report we could not read would lose its exposure
         reason = "the Mode snapshot is incomplete"
         context.log.warning(f"no exposures pull request: {reason}")
-        return _output(PullRequestOutcome("exposures", "not_proposed", None, 0, reason))
+        return _outputs("exposures", [PullRequestOutcome("exposures", "not_proposed", None, 0, reason)])
     reports = exposure_reports(snapshot, lineage, lifecycle.archived_now())
-    repo = github.repo()
-    head = default_head(repo)
-    path = safe_path(github.project_dir.strip("/"), GENERATED_FILE)
-    current = fetch_file(repo, path, ref=head)  # the one file the change touches, not the project
-    files = {} if current is None else {path: current}
-    change = plan_exposures(files, manifest, reports, github.project_dir, now=clock.now())
-    title, body = exposures_pr_text(exposure_changes(manifest, reports))
-    result = publish(
-        repo, change, branch=config.branch, title=title, body=body, labels=config.labels,
-        dry_run=config.dry_run, respect_closed_days=config.respect_closed_days, now=clock.now(), base=head,
-    )  # fmt: skip
-    return _published(context, "exposures", change, result)
+    published = []
+    for target in _targets(projects, github, config.branch):
+        manifest = target.project.manifest
+        repo = github.repo(target.repository)
+        head = default_head(repo)
+        path = safe_path(target.folder.strip("/"), GENERATED_FILE)
+        current = fetch_file(repo, path, ref=head)  # the one file the change touches, not the project
+        files = {} if current is None else {path: current}
+        change = plan_exposures(files, manifest, reports, target.folder, now=clock.now())
+        title, body = exposures_pr_text(exposure_changes(manifest, reports))
+        result = publish(
+            repo, change, branch=target.branch, title=title, body=body, labels=config.labels,
+            dry_run=config.dry_run, respect_closed_days=config.respect_closed_days, now=clock.now(), base=head,
+        )  # fmt: skip
+        published.append(_published(context, target, "exposures", change, result))
+    return _outputs("exposures", [outcome for outcome, _ in published], [m for _, m in published])
+
+
+def _outcome(
+    target: _Target, kind: str, action: str, url: str | None, files: int, reason: str = ""
+) -> PullRequestOutcome:
+    return PullRequestOutcome(kind, action, url, files, reason, target.project.name, target.repository)
 
 
 def _published(
-    context: OpExecutionContext, name: str, change: ChangeSet, result: PublishResult
-) -> Output[PullRequestOutcome]:
-    metadata: dict[str, Any] = {"changes": MetadataValue.md("\n".join(f"- {s}" for s in change.summary))}
+    context: OpExecutionContext, target: _Target, kind: str, change: ChangeSet, result: PublishResult
+) -> tuple[PullRequestOutcome, dict[str, Any]]:
+    """The outcome of one project's pull request, and its files for the UI."""
+    name = target.project.name
+    metadata: dict[str, Any] = {
+        f"{name}: changes": MetadataValue.md("\n".join(f"- {s}" for s in change.summary))
+    }
     if result.action == "dry_run":
-        metadata["would"] = MetadataValue.text(result.would or "")
+        metadata[f"{name}: would"] = MetadataValue.text(result.would or "")
     if result.body:  # proposed, or would be in a dry run: the text is the run's to keep either way
-        directory = run_artifacts(context, f"pull_requests/{name}")
+        directory = run_artifacts(context, f"pull_requests/{kind}/{name}")
         (directory / "change.diff").write_text(result.diff_text)
         (directory / "body.md").write_text(result.body)
         metadata |= {
-            "diff": MetadataValue.path(str(directory / "change.diff")),
-            "body": MetadataValue.path(str(directory / "body.md")),
+            f"{name}: diff": MetadataValue.path(str(directory / "change.diff")),
+            f"{name}: body": MetadataValue.path(str(directory / "body.md")),
         }
-    context.log.info(f"{name} pull request: {result.action} {result.url or ''}".rstrip())
-    return _output(PullRequestOutcome(name, result.action, result.url, len(change.files)), metadata)
+    context.log.info(
+        f"{kind} pull request for {name} in {target.repository}: {result.action} {result.url or ''}".rstrip()
+    )
+    return _outcome(target, kind, result.action, result.url, len(change.files)), metadata
 
 
-def _output(
-    outcome: PullRequestOutcome, metadata: dict[str, Any] | None = None
-) -> Output[PullRequestOutcome]:
-    shown: dict[str, Any] = {k: v for k, v in asdict(outcome).items() if v not in (None, "")}
-    if outcome.url:
-        shown["url"] = MetadataValue.url(outcome.url)
-    return Output(outcome, metadata=shown | (metadata or {}))
+def _outputs(
+    kind: str, outcomes: list[PullRequestOutcome], metadata: Sequence[dict[str, Any]] = ()
+) -> Output[list[PullRequestOutcome]]:
+    """One table row per project's pull request, each one's files beside it."""
+    rows = [
+        (o.project or "-", o.repository or "-", o.action, o.url or o.reason, str(o.files)) for o in outcomes
+    ]
+    shown: dict[str, Any] = {
+        "pull requests": MetadataValue.md(
+            markdown_table(["project", "repository", "action", "url or reason", "files"], rows)
+        )
+    }
+    shown |= {f"{o.project}: url": MetadataValue.url(o.url) for o in outcomes if o.url}
+    for extra in metadata:
+        shown |= extra
+    return Output(outcomes, metadata=shown)
 
 
 @graph(
@@ -211,13 +296,13 @@ def _output(
     out={"removal": GraphOut(), "exposures": GraphOut()},
 )
 def github(
-    manifest: dict,
+    projects: list[DbtProject],
     snapshot: WorkspaceSnapshot,
     lineage: WorkspaceLineage,
     lifecycle: LifecycleOutcome,
     unused: UnusedModels,
 ) -> Any:
     return {
-        "removal": removal_pull_request(manifest, unused),
-        "exposures": exposures_pull_request(manifest, snapshot, lineage, lifecycle),
+        "removal": removal_pull_request(projects, unused),
+        "exposures": exposures_pull_request(projects, snapshot, lineage, lifecycle),
     }

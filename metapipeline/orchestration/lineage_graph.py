@@ -19,6 +19,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from metapipeline.dbt.projects import DbtProject
 from metapipeline.dbt.relations import RelationIndex, load_dbt_graph
 from metapipeline.lineage.cache import ReferenceCache
 from metapipeline.lineage.dialects import generic_sql_adapters
@@ -59,10 +60,10 @@ def lineage_batches(context: OpExecutionContext, config: LineageBatchConfig, sna
 
 
 @op(tags=kind("dbt"))
-def relation_index(context: OpExecutionContext, manifest: dict) -> Output[RelationIndex]:
-    """Warehouse relation -> dbt nodes, built once for every batch (a batch then loads this small
-    index instead of the whole manifest)."""
-    index = load_dbt_graph([manifest]).relation_index()
+def relation_index(context: OpExecutionContext, projects: list[DbtProject]) -> Output[RelationIndex]:
+    """Warehouse relation -> dbt nodes of every project, built once for every batch (a batch then
+    loads this small index instead of the whole manifests)."""
+    index = load_dbt_graph(projects).relation_index()
     context.log.info(f"{len(index)} relations dbt builds")
     return Output(index, metadata={"relations": len(index)})
 
@@ -121,7 +122,7 @@ def gather_lineage(
 @graph(
     description="Resolve every Mode query's SQL (templates, dialects, definitions) to the dbt nodes it reads."
 )
-def lineage(snapshot: WorkspaceSnapshot, manifest: dict) -> WorkspaceLineage:
-    index = relation_index(manifest)
+def lineage(snapshot: WorkspaceSnapshot, projects: list[DbtProject]) -> WorkspaceLineage:
+    index = relation_index(projects)
     resolved = lineage_batches(snapshot).map(lambda batch: resolve_lineage_batch(batch, index))
     return gather_lineage(resolved.collect())

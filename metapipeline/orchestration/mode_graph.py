@@ -15,6 +15,7 @@ from metapipeline.actions.mode_lifecycle import (
     read_archived_by_us,
 )
 from metapipeline.dbt.manifest import mode_reports_behind_exposures
+from metapipeline.dbt.projects import DbtProject
 from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
 from metapipeline.mode.snapshot_file import write_snapshot
@@ -104,7 +105,7 @@ def stale_reports(
     config: StalePolicyConfig,
     clock: ClockResource,
     snapshot: WorkspaceSnapshot,
-    manifest: dict,
+    projects: list[DbtProject],
 ) -> Output[list[ReportVerdict]]:
     """Judge every active report against the stale policy; explain each stale or kept one."""
     verdicts = judge_reports(
@@ -113,7 +114,7 @@ def stale_reports(
         clock.now(),
         datasets=snapshot.datasets,
         space_names={s.token: s.name for s in snapshot.spaces},
-        exposure_backed=mode_reports_behind_exposures(manifest),
+        exposure_backed=mode_reports_behind_exposures(*(project.manifest for project in projects)),
     )
     stale = [v for v in verdicts if v.stale]
     kept = [v for v in verdicts if not v.stale and v.reason]
@@ -192,7 +193,7 @@ def mode_lifecycle(
     description="Pull the Mode workspace, judge its reports, archive stale ones and delete them after a grace period.",
     out={"snapshot": GraphOut(), "verdicts": GraphOut(), "lifecycle": GraphOut()},
 )
-def mode(manifest: dict) -> Any:  # a namedtuple of the outputs
+def mode(projects: list[DbtProject]) -> Any:  # a namedtuple of the outputs
     snapshot = mode_snapshot()
-    verdicts = stale_reports(snapshot, manifest)
+    verdicts = stale_reports(snapshot, projects)
     return {"snapshot": snapshot, "verdicts": verdicts, "lifecycle": mode_lifecycle(snapshot, verdicts)}

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from metapipeline.actions.exposures import exposure_changes
 from metapipeline.actions.mode_lifecycle import LifecycleOutcome
+from metapipeline.dbt.projects import DbtProject
 from metapipeline.lineage.workspace import WorkspaceLineage
 from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot
@@ -36,15 +37,28 @@ MARKDOWN_LIMIT = 50_000  # characters of the plan shown in the UI; the artifact 
 
 @op(tags=kind("networkx"))
 def join_platform(
-    context: OpExecutionContext, manifest: dict, snapshot: WorkspaceSnapshot, lineage: WorkspaceLineage
+    context: OpExecutionContext,
+    projects: list[DbtProject],
+    snapshot: WorkspaceSnapshot,
+    lineage: WorkspaceLineage,
 ) -> Output[nx.DiGraph]:
-    """Join dbt and Mode into one DiGraph; write it as GraphML, node-link JSON and a nodes table."""
-    joined = platform_graph([manifest], snapshot, lineage)
+    """Join the dbt projects and Mode into one DiGraph; write it as GraphML, node-link JSON and a
+    nodes table."""
+    joined = platform_graph(projects, snapshot, lineage)
     paths = write_graph(joined, run_artifacts(context, "platform"))
     kinds = pd.Series(dict(joined.nodes(data="kind"))).value_counts().sort_index()
-    context.log.info(f"platform graph: {joined.number_of_nodes()} nodes, {joined.number_of_edges()} edges")
+    links = joined.graph["cross_project_links"]
+    context.log.info(
+        f"platform graph: {joined.number_of_nodes()} nodes, {joined.number_of_edges()} edges; "
+        f"{len(projects)} dbt projects, {len(links)} links across them"
+    )
     metadata: dict[str, Any] = {f"{k} nodes": MetadataValue.int(int(n)) for k, n in kinds.items()}
     metadata["edges"] = MetadataValue.int(joined.number_of_edges())
+    metadata["dbt projects"] = MetadataValue.text(", ".join(p.name for p in projects))
+    metadata["cross-project links"] = MetadataValue.md(
+        markdown_table(["kind", "upstream", "downstream"], links[:TOP_ROWS])
+        + (f"\n\n(and {len(links) - TOP_ROWS} more)" if len(links) > TOP_ROWS else "")
+    )
     metadata |= {f"{name} file": MetadataValue.path(str(path)) for name, path in paths.items()}
     return Output(joined, metadata=metadata)
 
@@ -82,18 +96,22 @@ def find_unused_models(
         archived_now=lifecycle.archived_now(),
         protections=config.protections(),
         max_share=config.max_share,
+        max_share_setting="max_share in the find_unused_models op config",
     )
     if unused.refusal:
         context.log.warning(unused.refusal)
     context.log.info(f"{len(unused.candidates)} unused models, {len(unused.protected)} kept by protections")
-    rows = [(m.unique_id, m.owner or "", m.why) for m in unused.candidates]
+    for unique_id, advice in unused.package_models.items():
+        context.log.info(f"unused, from an installed package (not proposed): {unique_id}: {advice}")
+    rows = [(m.unique_id, m.project or "", m.owner or "", m.why) for m in unused.candidates]
     return Output(
         unused,
         metadata={
             "unused models": MetadataValue.int(len(unused.candidates)),
             "protected": MetadataValue.int(len(unused.protected)),
+            "unused package models": MetadataValue.int(len(unused.package_models)),
             "refusal": MetadataValue.text(unused.refusal or "none"),
-            "candidates": MetadataValue.md(markdown_table(["model", "owner", "why"], rows)),
+            "candidates": MetadataValue.md(markdown_table(["model", "project", "owner", "why"], rows)),
         },
     )
 
@@ -141,7 +159,7 @@ def write_plan(
     context: OpExecutionContext,
     clock: ClockResource,
     ledger: LedgerResource,
-    manifest: dict,
+    projects: list[DbtProject],
     snapshot: WorkspaceSnapshot,
     lineage: WorkspaceLineage,
     verdicts: list[ReportVerdict],
@@ -150,6 +168,7 @@ def write_plan(
 ) -> Output[Plan]:
     """The run's decisions and their evidence, as JSON and markdown (dry runs and real runs alike)."""
     archived_now = lifecycle.archived_now()
+    reports = exposure_reports(snapshot, lineage, archived_now)
     with closing(ledger.open()) as store:
         last_runs = store.last_runs(m.unique_id for m in unused.candidates)
     plan = build_plan(
@@ -159,9 +178,12 @@ def write_plan(
         verdicts=verdicts,
         lifecycle_refusal=lifecycle.refusal,
         unused=unused,
-        exposure_changes=exposure_changes(manifest, exposure_reports(snapshot, lineage, archived_now)),
+        exposure_changes=[
+            change for project in projects for change in exposure_changes(project.manifest, reports)
+        ],
         evidence={
             **snapshot_evidence(snapshot),
+            "dbt projects": len(projects),
             "mode ingestion failures": len(snapshot.failures),
             **{f"queries {status}": n for status, n in lineage.status_counts().items()},
             "tables dbt does not build": len(lineage.unresolved()),
@@ -188,17 +210,17 @@ def write_plan(
     out={"platform": GraphOut(), "unused": GraphOut(), "priorities": GraphOut(), "plan": GraphOut()},
 )
 def platform(
-    manifest: dict,
+    projects: list[DbtProject],
     snapshot: WorkspaceSnapshot,
     lineage: WorkspaceLineage,
     verdicts: list[ReportVerdict],
     lifecycle: LifecycleOutcome,
 ) -> Any:
-    joined = join_platform(manifest, snapshot, lineage)
+    joined = join_platform(projects, snapshot, lineage)
     unused = find_unused_models(joined, snapshot, lifecycle)
     return {
         "platform": joined,
         "unused": unused,
         "priorities": centrality(joined),
-        "plan": write_plan(manifest, snapshot, lineage, verdicts, lifecycle, unused),
+        "plan": write_plan(projects, snapshot, lineage, verdicts, lifecycle, unused),
     }

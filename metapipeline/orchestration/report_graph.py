@@ -71,16 +71,17 @@ def models_per_day(context: OpExecutionContext, ledger: LedgerResource, clock: C
 def report_outcome(
     lifecycle: LifecycleOutcome,
     unused: UnusedModels,
-    removal: PullRequestOutcome,
-    exposures: PullRequestOutcome,
+    removal: list[PullRequestOutcome],
+    exposures: list[PullRequestOutcome],
 ) -> dict:
-    """What the Slack summary says was done: archives, proposed removals, pull request links."""
+    """What the Slack summary says was done: archives, proposed removals, pull request links
+    (keyed "removal" or "exposures", then the project when the platform has several)."""
+    outcomes = [pr for pr in (*removal, *exposures) if pr.url]
+    several = len({pr.project for pr in outcomes}) > 1
     return {
         "archived": sorted(a.report_name for a in lifecycle.done if a.action == "archive"),
         "removal_candidates": sorted(m.name for m in unused.candidates),
-        "pull_requests": {
-            purpose: pr.url for purpose, pr in (("removal", removal), ("exposures", exposures)) if pr.url
-        },
+        "pull_requests": {f"{pr.kind} {pr.project}" if several else pr.kind: pr.url for pr in outcomes},
     }
 
 
@@ -96,8 +97,8 @@ def report(
     priorities: pd.DataFrame,
     lifecycle: LifecycleOutcome,
     unused: UnusedModels,
-    removal: PullRequestOutcome,
-    exposures: PullRequestOutcome,
+    removal: list[PullRequestOutcome],
+    exposures: list[PullRequestOutcome],
 ) -> list:
     outcome = report_outcome(lifecycle, unused, removal, exposures)
     # Retrying is safe: the Slack post is keyed by run in the ledger, so a retry never posts twice.

@@ -23,6 +23,7 @@ from dagstermill import ConfigurableLocalOutputNotebookIOManager
 from pydantic import Field
 
 from metapipeline.actions.slack import SlackPoster
+from metapipeline.dbt.projects import ProjectsFileError, ProjectSource, read_projects_file
 from metapipeline.mode.client import ModeClient
 from metapipeline.store.ledger import Ledger, database_url
 from metapipeline.unpickling import collector_paused
@@ -51,34 +52,60 @@ class ModeResource(ConfigurableResource):
         )
 
 
-class DbtManifestResource(ConfigurableResource):
-    """A dbt project to parse through dagster-dbt, or a ready manifest.json."""
+class DbtProjectsResource(ConfigurableResource):
+    """The dbt projects to load: a projects file listing several (a dbt mesh, teams with their own
+    repositories), or one project to parse, or one ready manifest.json."""
 
-    project_dir: str | None = Field(default=None, description="Default: $DBT_PROJECT_DIR")
-    manifest_path: str | None = Field(default=None, description="Default: $DBT_MANIFEST_PATH")
+    projects_file: str | None = Field(
+        default=None,
+        description="A YAML file listing the projects (README). Default: $METAPIPELINE_DBT_PROJECTS",
+    )
+    project_dir: str | None = Field(default=None, description="One dbt project. Default: $DBT_PROJECT_DIR")
+    manifest_path: str | None = Field(default=None, description="One manifest. Default: $DBT_MANIFEST_PATH")
 
-    def manifest_file(self) -> Path:
-        """The manifest to read: the ready one, or the one a fresh `dbt parse` writes."""
-        manifest_path = self.manifest_path or os.environ.get("DBT_MANIFEST_PATH")
-        if manifest_path:
-            return Path(manifest_path)
-        project = self.project_dir or os.environ.get("DBT_PROJECT_DIR")
-        if not project:
-            raise Failure(
-                "No dbt project configured: set DBT_PROJECT_DIR (a dbt project) or DBT_MANIFEST_PATH."
-            )
-        # dagster_dbt imports dbt-core (seconds): only pay for it when a parse is needed.
-        from dagster_dbt import DbtCliResource
-
-        project_dir = Path(project)
-        target_path = project_dir / "target"
-        invocation = DbtCliResource(project_dir=str(project_dir), dbt_executable=_dbt_executable()).cli(
-            ["parse", "--quiet"], target_path=target_path, raise_on_error=False
+    def sources(self) -> list[ProjectSource]:
+        """The configured projects; a projects file wins over a single project or manifest."""
+        if projects_file := self.projects_file or os.environ.get("METAPIPELINE_DBT_PROJECTS"):
+            try:
+                return read_projects_file(Path(projects_file))
+            except ProjectsFileError as error:
+                raise Failure(str(error)) from None
+        if manifest_path := self.manifest_path or os.environ.get("DBT_MANIFEST_PATH"):
+            return [ProjectSource(manifest_path=Path(manifest_path))]
+        if project_dir := self.project_dir or os.environ.get("DBT_PROJECT_DIR"):
+            return [ProjectSource(project_dir=Path(project_dir))]
+        raise Failure(
+            "No dbt project configured: set METAPIPELINE_DBT_PROJECTS (a file listing projects), "
+            "DBT_PROJECT_DIR (a dbt project) or DBT_MANIFEST_PATH (a manifest.json)."
         )
-        invocation.wait()
-        if not invocation.is_successful():
-            raise Failure(f"`dbt parse` failed in {project_dir}; run it there to see why.")
-        return target_path / "manifest.json"
+
+    def manifest_file(self, source: ProjectSource) -> Path:
+        """The manifest to read: the ready one, or the one a fresh `dbt parse` writes."""
+        if source.manifest_path is not None:
+            return source.manifest_path
+        assert source.project_dir is not None
+        return _parse_project(source.project_dir)
+
+
+def _parse_project(project_dir: Path) -> Path:
+    # dagster_dbt imports dbt-core (seconds): only pay for it when a parse is needed.
+    from dagster_dbt import DbtCliResource
+
+    dbt = DbtCliResource(project_dir=str(project_dir), dbt_executable=_dbt_executable())
+    target_path = project_dir / "target"
+    # A project with packages cannot parse before they are installed (a fresh checkout has none).
+    declares_packages = any((project_dir / name).exists() for name in ("packages.yml", "dependencies.yml"))
+    if declares_packages and not (project_dir / "dbt_packages").is_dir():
+        _dbt(dbt, ["deps", "--quiet"], target_path, f"`dbt deps` failed in {project_dir}")
+    _dbt(dbt, ["parse", "--quiet"], target_path, f"`dbt parse` failed in {project_dir}")
+    return target_path / "manifest.json"
+
+
+def _dbt(dbt: Any, args: list[str], target_path: Path, failed: str) -> None:
+    invocation = dbt.cli(args, target_path=target_path, raise_on_error=False)
+    invocation.wait()
+    if not invocation.is_successful():
+        raise Failure(f"{failed}; run it there to see why.")
 
 
 def _dbt_executable() -> str:
@@ -115,7 +142,8 @@ class ClockResource(ConfigurableResource):
 
 
 class GitHubResource(ConfigurableResource):
-    """The GitHub repository that holds the dbt project; changes reach it only as pull requests."""
+    """GitHub, where the dbt projects live; changes reach them only as pull requests. `repository`
+    and `project_dir` hold the project unless the dbt projects file names another repository."""
 
     token: str
     repository: str = Field(description="owner/name")
@@ -128,7 +156,9 @@ class GitHubResource(ConfigurableResource):
         default=1.0, description="Pause between writes (GitHub asks for one)"
     )
 
-    def repo(self) -> Repository:
+    def repo(self, full_name: str | None = None) -> Repository:
+        """A repository (owner/name; default: the configured one) through the same client settings."""
+        full_name = full_name or self.repository
         # PyGithub imports in about a second: pay only in the ops that talk to GitHub.
         from github import Auth, Github, GithubRetry
 
@@ -150,9 +180,7 @@ class GitHubResource(ConfigurableResource):
             seconds_between_requests=self.seconds_between_requests or None,
             seconds_between_writes=self.seconds_between_writes or None,
         )
-        return retry_github(
-            f"reading the repository {self.repository}", lambda: client.get_repo(self.repository)
-        )
+        return retry_github(f"reading the repository {full_name}", lambda: client.get_repo(full_name))
 
 
 class SlackResource(ConfigurableResource):
@@ -218,7 +246,7 @@ def default_resources() -> dict[str, Any]:
             token=EnvVar("MODE_TOKEN"),
             secret=EnvVar("MODE_SECRET"),
         ),
-        "dbt": DbtManifestResource(),
+        "dbt": DbtProjectsResource(),
         "ledger": LedgerResource(),
         "clock": ClockResource(),
         "github": GitHubResource(token=EnvVar("GITHUB_TOKEN"), repository=EnvVar("GITHUB_REPOSITORY")),

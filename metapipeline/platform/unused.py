@@ -18,6 +18,7 @@ import fnmatch
 from collections import deque
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import networkx as nx
@@ -210,7 +211,7 @@ def _explain(graph: nx.DiGraph, node: str, archived_now: Collection[str]) -> Dow
 def _path_text(graph: nx.DiGraph, path: list[str]) -> str:
     """`a -> b`, with `=[project a -> project b]=>` where the path crosses dbt projects."""
     text = path[0]
-    for parent, child in zip(path, path[1:], strict=False):
+    for parent, child in pairwise(path):
         if graph.edges[parent, child].get("how") == "cross-project":
             crossing = f"{graph.nodes[parent].get('project')} -> {graph.nodes[child].get('project')}"
             text += f" =[{crossing}]=> {child}"

@@ -114,6 +114,9 @@ def start_sample_sandbox(
         materialize_workspace(anchor), rate_limit=parse_rate_limit(mode_rate_limit), data_dir=data_dir
     )
     github = GitHubEmulator(data_dir / "github" / "analytics.git", seed_dir=DBT_PROJECT_DIR)
+    github.add_repository(
+        "freshcart/finance", data_dir / "github" / "finance.git", seed_dir=FINANCE_PROJECT_DIR
+    )
     slack = SlackEmulator(data_dir)
     sandbox = Sandbox([mode, github, slack], faults=fault_settings, extra_env=files_env)
     sandbox.start()

@@ -15,7 +15,7 @@ from dagster import DagsterInstance, execute_job, instance_for_test, reconstruct
 
 from metapipeline.definitions import defs, metapipeline_job
 from metapipeline.sandbox.platform import start_sample_sandbox
-from metapipeline.sandbox.sample import expected_outcomes
+from metapipeline.sandbox.sample import expected_outcomes, expected_unused_models
 
 REPO = Path(__file__).resolve().parents[2]
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
@@ -71,7 +71,11 @@ def test_job_archives_stale_reports_then_deletes_them_after_the_grace_period(tmp
             )
             archived_by_people = expected["workspace"]["archived_by_people"]
             assert first["reports archived before this run"] == len(archived_by_people)
-            assert (first["dbt models"], first["dbt exposures"]) == (43, 4)
+            # Both projects' own models, and the finance project's installed package's.
+            models = sum(p["models"] for p in expected["projects"])
+            models += len(expected["freshcart_finance"]["package_models"])
+            assert first["dbt projects"] == ", ".join(p["name"] for p in expected["projects"])
+            assert (first["dbt models"], first["dbt exposures"]) == (models, 5)
             assert first["reports archived by this run"] == len(stale)
 
             second = _run_job(now + timedelta(days=1), instance)
@@ -115,7 +119,7 @@ def test_job_on_postgresql_under_the_multiprocess_executor(tmp_path, monkeypatch
                 summary = result.output_for_node("summarize")
                 steps = {e.step_key for e in result.all_node_events if e.is_step_success}
             assert summary["reports archived by this run"] == len(expected_outcomes()["stale_reports"])
-            assert summary["unused models proposed"] == len(expected_outcomes()["unused_models"])
+            assert summary["unused models proposed"] == len(expected_unused_models())
             assert "lineage.resolve_lineage_batch[batch_0]" in steps  # the dynamic fan-out ran
             assert "report.meta_analysis" in steps  # and the notebook, in its own process
             assert instance.get_run_by_id(result.run_id).status.value == "SUCCESS"

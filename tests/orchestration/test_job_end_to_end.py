@@ -18,8 +18,13 @@ from dagster import DagsterEventType, NotebookMetadataValue, execute_job, instan
 
 from metapipeline.definitions import metapipeline_job
 from metapipeline.orchestration.demo import load_run_history
-from metapipeline.sandbox.platform import start_sample_sandbox
-from metapipeline.sandbox.sample import DBT_PROJECT_DIR, expected_outcomes
+from metapipeline.sandbox.platform import install_dbt_packages, start_sample_sandbox
+from metapipeline.sandbox.sample import (
+    DBT_PROJECT_DIR,
+    FINANCE_PROJECT_DIR,
+    expected_outcomes,
+    expected_unused_models,
+)
 
 EXPECTED = expected_outcomes()
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
@@ -43,9 +48,14 @@ def _git(repo: Path, *args: str) -> str:
     ).stdout
 
 
-def _dbt_parse(repo: Path, branch: str, checkout: Path) -> subprocess.CompletedProcess[str]:
+def _dbt_parse(
+    repo: Path, branch: str, checkout: Path, project: Path = DBT_PROJECT_DIR
+) -> subprocess.CompletedProcess[str]:
+    """A real `dbt parse` of a branch (its packages installed first, as a reviewer's CI would)."""
     subprocess.run(["git", "clone", "--quiet", "--branch", branch, str(repo), str(checkout)], check=True)
-    shutil.copy(DBT_PROJECT_DIR / "profiles.yml", checkout / "profiles.yml")
+    shutil.copy(project / "profiles.yml", checkout / "profiles.yml")
+    if (checkout / "packages.yml").exists():
+        install_dbt_packages(checkout)
     dbt = Path(sys.executable).parent / "dbt"
     return subprocess.run(
         [str(dbt), "parse", "--quiet", "--project-dir", str(checkout), "--profiles-dir", str(checkout)],
@@ -53,6 +63,10 @@ def _dbt_parse(repo: Path, branch: str, checkout: Path) -> subprocess.CompletedP
         text=True,
         env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
     )
+
+
+def _by_project(outcomes) -> dict:
+    return {outcome.project: outcome for outcome in outcomes}
 
 
 def _model_files() -> dict[str, str]:
@@ -90,30 +104,42 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("METAPIPELINE_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
         repo = tmp_path / "sandbox" / "github" / "analytics.git"
+        finance_repo = tmp_path / "sandbox" / "github" / "finance.git"
+        finance = EXPECTED["freshcart_finance"]
         slack = tmp_path / "sandbox" / "slack"
         assert load_run_history() > 0
         with instance_for_test() as instance:
             # A dry run first: the same plan, pull requests written to the run's files, nothing changed.
             with _run(instance, now, DRY_RUN) as dry:
                 assert dry.success
-                assert dry.output_for_node("github", "removal").action == "dry_run"
+                removals = _by_project(dry.output_for_node("github", "removal"))
+                assert {p: o.action for p, o in removals.items()} == {
+                    "freshcart": "dry_run",
+                    "freshcart_finance": "dry_run",
+                }
                 assert dry.output_for_node("mode", "lifecycle").dry_run
                 dry_files = Path(instance.storage_directory()) / dry.run_id
-            assert _git(repo, "branch", "--format=%(refname:short)").split() == ["main"]
+            for served in (repo, finance_repo):
+                assert _git(served, "branch", "--format=%(refname:short)").split() == ["main"]
             dry_plan = json.loads((dry_files / "plan" / "plan.json").read_text())
-            assert {m["unique_id"] for m in dry_plan["unused_models"]} == set(EXPECTED["unused_models"])
-            dry_diff = (dry_files / "pull_requests" / "removal" / "change.diff").read_text()
+            assert {m["unique_id"] for m in dry_plan["unused_models"]} == set(expected_unused_models())
+            dry_removal = dry_files / "pull_requests" / "removal"
+            dry_diff = (dry_removal / "freshcart" / "change.diff").read_text()
             assert "--- a/models/marts/marketing/fct_app_funnel.sql\n+++ /dev/null" in dry_diff
             assert (
-                "metapipeline found 8 dbt models with no path to any live consumer"
-                in (dry_files / "pull_requests" / "removal" / "body.md").read_text()
+                f"metapipeline found {len(EXPECTED['unused_models'])} dbt models with no path to any live consumer"
+                in (dry_removal / "freshcart" / "body.md").read_text()
+            )
+            assert (
+                "models/marts/fct_vat_return_quarterly.sql"
+                in (dry_removal / "freshcart_finance" / "change.diff").read_text()
             )
             assert not (slack / "messages.jsonl").exists()
 
             with _run(instance, now) as first:
                 assert first.success
-                removal = first.output_for_node("github", "removal")
-                exposures = first.output_for_node("github", "exposures")
+                removals = _by_project(first.output_for_node("github", "removal"))
+                exposures = _by_project(first.output_for_node("github", "exposures"))
                 archived = first.output_for_node("mode", "lifecycle").archived_now()
                 notebooks = [
                     value.path
@@ -124,7 +150,17 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
                     if isinstance(value, NotebookMetadataValue)
                 ]
             assert archived == set(EXPECTED["stale_reports"])  # the dry run archived nothing
-            assert (removal.action, exposures.action) == ("opened", "opened")
+            # One removal pull request per project, each in its own repository; Mode reads no
+            # finance model, so the finance project gets no generated exposures.
+            assert {p: (o.repository, o.action) for p, o in removals.items()} == {
+                "freshcart": ("freshcart/analytics", "opened"),
+                "freshcart_finance": ("freshcart/finance", "opened"),
+            }
+            assert {p: o.action for p, o in exposures.items()} == {
+                "freshcart": "opened",
+                "freshcart_finance": "no_change",
+            }
+            removal = removals["freshcart"]
 
             # The removal branch deletes exactly the unused models' files and only deletes lines.
             changed = _git(repo, "diff", "--name-status", "main", REMOVAL).splitlines()
@@ -153,9 +189,26 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
                 parsed = _dbt_parse(repo, branch, tmp_path / branch.replace("/", "_"))
                 assert parsed.returncode == 0, parsed.stdout + parsed.stderr
 
+            # The finance branch deletes the expected files, keeps v2 of the versioned model, parses.
+            changed = _git(finance_repo, "diff", "--name-status", "main", REMOVAL).splitlines()
+            by_status: dict[str, set[str]] = {}
+            for status, path in (line.split("\t") for line in changed):
+                by_status.setdefault(status, set()).add(path)
+            assert by_status == {
+                "D": set(finance["removal"]["deleted"]),
+                "M": set(finance["removal"]["edited"]),
+            }
+            parsed = _dbt_parse(finance_repo, REMOVAL, tmp_path / "finance_removal", FINANCE_PROJECT_DIR)
+            assert parsed.returncode == 0, parsed.stdout + parsed.stderr
+
             # One Slack message carrying the three charts, each a real picture; the notebook ran.
             messages = [json.loads(line) for line in (slack / "messages.jsonl").read_text().splitlines()]
             assert len(messages) == 1
+            said = json.dumps(messages[0])
+            assert (
+                "Remove unused models in freshcart_finance" in said
+                and removals["freshcart_finance"].url in said
+            )
             uploads = [json.loads(line) for line in (slack / "files.jsonl").read_text().splitlines()]
             assert {Path(u["name"]).stem for u in uploads} == CHARTS
             for picture in (slack / "files").iterdir():
@@ -167,10 +220,13 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
             # The next day nothing moved: no new pull request, the open ones are left alone.
             with _run(instance, now + timedelta(days=1)) as second:
                 assert second.success
-                kept = second.output_for_node("github", "removal")
-                assert (kept.action, kept.files) == ("unchanged", removal.files)
-                assert kept.reason.startswith("planned from the same project")  # not planned again
-                assert second.output_for_node("github", "exposures").action == "unchanged"
+                left = _by_project(second.output_for_node("github", "removal"))
+                for project, first_day in removals.items():
+                    assert (left[project].action, left[project].files) == ("unchanged", first_day.files)
+                    assert left[project].reason.startswith("planned from the same project")  # not re-planned
+                assert _by_project(second.output_for_node("github", "exposures"))["freshcart"].action == (
+                    "unchanged"
+                )
                 assert _lineage_parses(second) == {
                     "parsed": 0,
                     "from the cache": len(EXPECTED["queries"]) + len(EXPECTED["dataset_queries"]) + 3,
@@ -181,7 +237,7 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
             ops = {"platform": {"ops": {"find_unused_models": {"config": keep}}}}
             with _run(instance, now + timedelta(days=2), ops) as third:
                 assert third.success
-                moved = third.output_for_node("github", "removal")
+                moved = _by_project(third.output_for_node("github", "removal"))["freshcart"]
                 assert (moved.action, moved.url) == ("updated", removal.url)
             still_deleted = _git(repo, "diff", "--name-only", "--diff-filter=D", "main", REMOVAL).split()
             assert files["model.freshcart.fct_app_funnel"] not in still_deleted
@@ -193,3 +249,9 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
                 timeout=10,
             ).json()
             assert len(pulls) == 2
+            finance_pulls = requests.get(
+                f"{env['GITHUB_API_URL']}/repos/freshcart/finance/pulls?state=all",
+                headers={"Authorization": f"token {env['GITHUB_TOKEN']}"},
+                timeout=10,
+            ).json()
+            assert [p["head"]["ref"] for p in finance_pulls] == [REMOVAL]
