@@ -89,6 +89,11 @@ def test_pull_requests_are_labelled_by_purpose():
         "Remove unused models: https://gh/pull/1",
         "Sync exposures: https://gh/pull/2",
     ]
+    several = {"removal freshcart": "https://gh/a/pull/1", "removal freshcart_finance": "https://gh/f/pull/1"}
+    assert daily_summary([], [], [], several).splitlines()[-2:] == [
+        "Remove unused models in freshcart: https://gh/a/pull/1",
+        "Remove unused models in freshcart_finance: https://gh/f/pull/1",
+    ]
 
 
 def test_text_only_posts_and_unknown_channels(slack, ledger):
