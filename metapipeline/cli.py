@@ -11,8 +11,12 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from metapipeline.run_files import SNAPSHOT, dagster_home, newest, newest_manifests
+
+if TYPE_CHECKING:
+    from metapipeline.platform.cli import OfflinePolicy
 
 DEFAULT_DATA_DIR = Path(".sandbox")
 
@@ -82,6 +86,175 @@ def _offline_inputs(parser: argparse.ArgumentParser) -> None:
         help="a saved Mode snapshot: mode/snapshot.json among a run's files (default: the newest run's)",
     )
     parser.add_argument("--as-of", type=_timestamp, help="judge staleness as of this ISO time (default: now)")
+    _policy_options(parser)
+
+
+def _policy_options(parser: argparse.ArgumentParser) -> None:
+    """The job's op config knobs, so a run's decisions can be reproduced offline. Every default is
+    None: `_offline_policy` keeps OfflinePolicy's own default for whatever is not given (the help
+    texts name those defaults; tests/platform/test_offline_policy.py checks they agree)."""
+    stale = parser.add_argument_group("stale reports (the stale_reports op's config)")
+    stale.add_argument(
+        "--no-run-days",
+        type=_count,
+        metavar="DAYS",
+        help="stale after more than this many days without a run (default: 100)",
+    )
+    stale.add_argument(
+        "--low-usage-runs",
+        type=_count,
+        metavar="N",
+        help="low usage: fewer runs than this... (default: 5)",
+    )
+    stale.add_argument(
+        "--low-usage-views",
+        type=_count,
+        metavar="N",
+        help="...and fewer views than this... (default: 5)",
+    )
+    stale.add_argument(
+        "--low-usage-min-age-days",
+        type=_count,
+        metavar="DAYS",
+        help="...and created more than this many days ago (default: 60)",
+    )
+    stale.add_argument(
+        "--include-scheduled",
+        action="store_true",
+        help="judge scheduled reports too (keep_scheduled off; default: a scheduled report is never stale)",
+    )
+    stale.add_argument(
+        "--protected-space",
+        action="append",
+        dest="protected_spaces",
+        metavar="SPACE",
+        help="a space token or name whose reports are never stale (repeatable; default: none)",
+    )
+    stale.add_argument(
+        "--allow-report",
+        action="append",
+        dest="allow_list",
+        metavar="TOKEN",
+        help="a report token never called stale (repeatable; default: none)",
+    )
+
+    lifecycle = parser.add_argument_group(
+        "archiving (the mode_lifecycle op's config; offline is always a dry run)"
+    )
+    lifecycle.add_argument(
+        "--lifecycle-max-share",
+        type=_share,
+        metavar="SHARE",
+        help="refuse to archive anything when more than this share of active reports would be "
+        "archived at once: the op's max_share (default: 0.2)",
+    )
+    lifecycle.add_argument(
+        "--max-actions",
+        type=_count,
+        metavar="N",
+        help="refuse to archive anything when more archives than this are planned (default: 500)",
+    )
+
+    unused = parser.add_argument_group("unused models (the find_unused_models op's config)")
+    unused.add_argument(
+        "--max-share",
+        type=_share,
+        metavar="SHARE",
+        help="propose no model when more than this share of models look unused (default: 0.2)",
+    )
+    unused.add_argument(
+        "--protect-tag",
+        action="append",
+        dest="protect_tags",
+        metavar="TAG",
+        help="a dbt tag that keeps a model (repeatable, replaces the default; '' for none; default: keep)",
+    )
+    unused.add_argument(
+        "--protect-meta-key",
+        action="append",
+        dest="protect_meta_keys",
+        metavar="KEY",
+        help="a meta key that keeps a model when true (repeatable, replaces the default; '' for none; "
+        "default: keep)",
+    )
+    unused.add_argument(
+        "--protect-path",
+        action="append",
+        dest="protect_paths",
+        metavar="GLOB",
+        help="a glob of model files (their path in the repository, e.g. 'models/marts/finance/*') "
+        "always kept (repeatable; default: none)",
+    )
+    unused.add_argument(
+        "--protect-id",
+        action="append",
+        dest="protect_unique_ids",
+        metavar="UNIQUE_ID",
+        help="a model's unique_id always kept (repeatable; default: none)",
+    )
+
+
+def _share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        share = float("nan")
+    if not 0 <= share <= 1:  # NaN too
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share: give a number from 0 to 1")
+    return share
+
+
+def _count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count: give a whole number, 0 or more")
+    return count
+
+
+def _offline_policy(args: argparse.Namespace) -> OfflinePolicy:
+    """OfflinePolicy from the policy flags; its own defaults for those not given (dry_run stays on)."""
+    from dataclasses import replace
+
+    from metapipeline.platform.cli import OfflinePolicy
+
+    def given(**values: Any) -> dict[str, Any]:
+        return {name: value for name, value in values.items() if value is not None}
+
+    def listed(values: list[str] | None) -> tuple[str, ...] | None:
+        return None if values is None else tuple(value for value in values if value)
+
+    default = OfflinePolicy()
+    return replace(
+        default,
+        stale=replace(
+            default.stale,
+            **given(
+                no_run_days=args.no_run_days,
+                low_usage_runs=args.low_usage_runs,
+                low_usage_views=args.low_usage_views,
+                low_usage_min_age_days=args.low_usage_min_age_days,
+                keep_scheduled=False if args.include_scheduled else None,
+                protected_spaces=listed(args.protected_spaces),
+                allow_list=listed(args.allow_list),
+            ),
+        ),
+        lifecycle=replace(
+            default.lifecycle, **given(max_share=args.lifecycle_max_share, max_actions=args.max_actions)
+        ),
+        protections=replace(
+            default.protections,
+            **given(
+                tags=listed(args.protect_tags),
+                meta_keys=listed(args.protect_meta_keys),
+                path_globs=listed(args.protect_paths),
+                unique_ids=listed(args.protect_unique_ids),
+            ),
+        ),
+        **given(max_share=args.max_share),
+    )
 
 
 def _newest_runs(relative: str) -> Path | None:
@@ -250,13 +423,13 @@ def _workspace_file() -> Path:
 def _run_plan(args: argparse.Namespace) -> int:
     from metapipeline.platform.cli import run_plan
 
-    return run_plan(*_offline_files(args), args.out, args.as_of)
+    return run_plan(*_offline_files(args), args.out, args.as_of, policy=_offline_policy(args))
 
 
 def _run_explain(args: argparse.Namespace) -> int:
     from metapipeline.platform.cli import run_explain
 
-    return run_explain(args.node, *_offline_files(args), args.as_of)
+    return run_explain(args.node, *_offline_files(args), args.as_of, policy=_offline_policy(args))
 
 
 def _run_refs(args: argparse.Namespace) -> int:
