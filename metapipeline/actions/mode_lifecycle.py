@@ -28,6 +28,9 @@ class LifecycleSettings:
     max_share: float = 0.2  # refuse when more than this share of active reports would be archived at once
     max_actions: int = 500  # a hard per-run cap on archives plus deletes
     dry_run: bool = False
+    # How a user raises each cap where these settings come from, named in the refusal.
+    max_share_setting: str = "max_share in the mode_lifecycle op config"
+    max_actions_setting: str = "max_actions in the mode_lifecycle op config"
 
 
 @dataclass(frozen=True)
@@ -143,13 +146,13 @@ def plan_lifecycle(
     if active and to_archive / active > settings.max_share:
         plan.refusal = (
             f"{to_archive} of {active} active reports ({to_archive / active:.0%}) would be archived at once, "
-            f"above the cap of {settings.max_share:.0%}. Review the candidates, then raise max_share "
-            "or tighten the stale policy."
+            f"above the cap of {settings.max_share:.0%}. Review the candidates, then raise "
+            f"{settings.max_share_setting} or tighten the stale policy."
         )
     elif destructive > settings.max_actions:
         plan.refusal = (
             f"{destructive} archives and deletes planned, above the per-run cap of {settings.max_actions}. "
-            "Raise max_actions after reviewing the plan."
+            f"Raise {settings.max_actions_setting} after reviewing the plan."
         )
     if plan.refusal:
         # Bookkeeping (restored, gone) is still safe and keeps the ledger truthful.

@@ -50,7 +50,11 @@ class OfflinePolicy:
     """The knobs a run's op config has, for `metapipeline plan` and `explain`."""
 
     stale: StalePolicy = field(default_factory=StalePolicy)
-    lifecycle: LifecycleSettings = field(default_factory=lambda: LifecycleSettings(dry_run=True))
+    lifecycle: LifecycleSettings = field(
+        default_factory=lambda: LifecycleSettings(
+            dry_run=True, max_share_setting="--lifecycle-max-share", max_actions_setting="--max-actions"
+        )
+    )
     protections: Protections = field(default_factory=Protections)
     max_share: float = 0.2  # of the models: propose nothing above it
     max_share_setting: str = "--max-share"  # how a user raises it, named in the refusal

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import metapipeline.platform.cli as platform_cli
-from metapipeline.actions.mode_lifecycle import LifecycleSettings
 from metapipeline.cli import main
 from metapipeline.mode.snapshot_file import write_snapshot
 from metapipeline.platform.cli import OfflinePolicy
@@ -111,7 +110,7 @@ def test_every_flag_reaches_the_policy(policies, command):
                 protected_spaces=("Personal", "a0e4c1d7f2b9"),
                 allow_list=("0f9b3d7a5e41",),
             ),
-            lifecycle=LifecycleSettings(max_share=0.5, max_actions=0, dry_run=True),
+            lifecycle=replace(OfflinePolicy().lifecycle, max_share=0.5, max_actions=0),
             protections=Protections(
                 tags=("ops", "finance"),
                 meta_keys=("retain",),
@@ -269,8 +268,11 @@ def test_a_protected_space_keeps_its_reports(inputs, tmp_path):
 @pytest.mark.parametrize(
     ("flags", "refusal"),
     [
-        (["--lifecycle-max-share", "0.1"], "above the cap of 10%"),
-        (["--max-actions", "4"], "above the per-run cap of 4"),
+        (
+            ["--lifecycle-max-share", "0.1"],
+            "above the cap of 10%. Review the candidates, then raise --lifecycle-max-share",
+        ),
+        (["--max-actions", "4"], "above the per-run cap of 4. Raise --max-actions"),
     ],
 )
 def test_a_lifecycle_cap_refuses_the_archives_and_so_the_cascade(inputs, tmp_path, flags, refusal):
