@@ -21,6 +21,8 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, validate_run_config
 from readme_blocks import Block, BlockRun, commands, long_running, missing_from, readme_blocks
 
+from metapipeline.dbt.projects import read_projects_file
+
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 LINKED = {".venv", ".tools"}  # installed, not part of a checkout: linked into the copy
@@ -58,8 +60,19 @@ def test_the_yaml_block_is_valid_run_config_for_the_job(monkeypatch):
         if line and not line.startswith("#"):
             name, _, value = line.partition("=")
             monkeypatch.setenv(name, value or f"a-{name.lower()}")
-    [config] = [yaml.safe_load(block.text) for block in _blocks() if block.language == "yaml"]
+    documents = [yaml.safe_load(block.text) for block in _blocks() if block.language == "yaml"]
+    [config] = [document for document in documents if "projects" not in document]
     validate_run_config(defs.resolve_job_def("metapipeline"), config)
+
+
+def test_the_dbt_projects_file_example_reads_as_the_job_reads_it(tmp_path):
+    [text] = [b.text for b in _blocks() if b.language == "yaml" and b.text.startswith("projects:")]
+    (tmp_path / "dbt_projects.yaml").write_text(text)
+    projects = read_projects_file(tmp_path / "dbt_projects.yaml")
+    assert [(p.repository, p.subdirectory) for p in projects] == [
+        ("acme/analytics", "dbt"),
+        ("acme/finance", ""),
+    ]
 
 
 def _checkout(destination: Path) -> Path:
