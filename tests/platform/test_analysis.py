@@ -84,3 +84,20 @@ def test_the_plan_lists_every_generated_exposure_as_new_on_a_project_without_the
     weekly = next(c for c in changes if c["exposure"] == "mode_3f1c9a2e7b40")
     assert weekly["label"] == "Weekly KPIs"
     assert set(weekly["depends_on"]) == set(EXPECTED["exposures"]["mode_3f1c9a2e7b40"])
+
+
+def test_a_raw_table_both_projects_declare_is_one_node(graph, lineage):
+    for relation, declared in EXPECTED["shared_relations"].items():
+        first, *others = declared
+        assert graph.nodes[first]["declared_as"] == tuple(declared), relation
+        assert not set(others) & set(graph) and all(graph.graph["aliases"][o] == first for o in others)
+        readers = set(graph.successors(first))
+        assert "model.freshcart_finance.stg_stripe__charges" in readers  # the finance project's reader
+        assert any(reader.startswith("mode.query.") for reader in readers)  # and Mode's
+
+
+def test_the_cross_project_links_are_the_expected_ones(graph):
+    links = graph.graph["cross_project_links"]
+    assert sorted(links) == sorted(
+        ("source", model, source) for source, model in EXPECTED["cross_project_links"].items()
+    )
