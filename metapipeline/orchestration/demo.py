@@ -106,10 +106,11 @@ class DemoSummary:
 def format_summary(demo: DemoSummary) -> str:
     """The lines `metapipeline demo` ends with."""
     outcome = f"failed after {demo.seconds:.1f} s" if demo.failures else f"succeeded in {demo.seconds:.1f} s"
-    repository = demo.sandbox_dir / "github" / "analytics.git"
+    # One bare repository per sample dbt project (analytics.git, finance.git).
+    repositories = sorted((demo.sandbox_dir / "github").glob("*.git"))
     files: dict[str, object] = {
         **demo.files,
-        "github repository": repository,
+        **{f"github repository ({repository.stem})": repository for repository in repositories},
         "dagster home": demo.dagster_home,
     }
     if demo.ledger:
@@ -127,7 +128,7 @@ def format_summary(demo: DemoSummary) -> str:
             "The sandbox stopped with the demo: its URLs, the links above among them, no longer answer"
         )
         lines += [f"  {name:<{width}}  {url}" for name, url in demo.sandbox_urls.items()]
-    lines.append(f"A pull request's change: git -C {repository} diff main {REMOVAL_BRANCH}")
+    lines += [f"A pull request's change: git -C {r} diff main {REMOVAL_BRANCH}" for r in repositories]
     if _is(demo.sandbox_dir, DEFAULT_SANDBOX_DIR) and _is(demo.dagster_home, DEFAULT_DAGSTER_HOME):
         lines.append("See the run in the UI: make dev (a new sandbox, on new ports)")
         start_over = "Start over: make clean && make demo"

@@ -30,6 +30,8 @@ NOISE = re.compile(r"Warning|DEBUG|never awaited|%\||it/s|cell/s")
 
 def _summary(tmp_path: Path, **changes: object) -> DemoSummary:
     storage = tmp_path / "home" / "storage" / "run-1"
+    for name in ("analytics.git", "finance.git"):
+        (tmp_path / "sb" / "github" / name).mkdir(parents=True, exist_ok=True)
     fields: dict[str, object] = {
         "run_id": "run-1",
         "seconds": 81.25,
@@ -37,7 +39,11 @@ def _summary(tmp_path: Path, **changes: object) -> DemoSummary:
         "actions": [("archive", "4c7e2a9f0d15", "2023 Planning Deck", "no run for 420 days")],
         "files": {
             "plan": storage / "plan" / "plan.md",
-            "removal pull request body": storage / "pull_requests" / "removal" / "body.md",
+            "removal pull request body (freshcart)": storage
+            / "pull_requests"
+            / "removal"
+            / "freshcart"
+            / "body.md",
             "executed notebook": None,  # not found: not listed
         },
         "sandbox_urls": {"mode": "http://127.0.0.1:1001", "github": "http://127.0.0.1:1002"},
@@ -51,20 +57,21 @@ def test_the_summary_lists_counts_files_and_dead_urls_and_how_to_start_over(tmp_
     text = format_summary(_summary(tmp_path))
     lines = text.splitlines()
     assert lines[0] == "metapipeline demo: run run-1 succeeded in 81.2 s"
-    assert "  reports archived before this run  2" in lines
-    assert "  reports archived by this run      5" in lines
+    rows = [" ".join(line.split()) for line in lines]  # label and value, whatever the column width
+    assert "reports archived before this run 2" in rows
+    assert "reports archived by this run 5" in rows
     assert "   archive 4c7e2a9f0d15  2023 Planning Deck: no run for 420 days" in lines
-    body = tmp_path / "home" / "storage" / "run-1" / "pull_requests" / "removal" / "body.md"
-    assert f"  removal pull request body         {body}" in lines
+    body = tmp_path / "home" / "storage" / "run-1" / "pull_requests" / "removal" / "freshcart" / "body.md"
+    assert f"removal pull request body (freshcart) {body}" in rows
     assert "executed notebook" not in text
-    assert f"  github repository                 {tmp_path / 'sb' / 'github' / 'analytics.git'}" in lines
+    for name in ("analytics", "finance"):
+        repository = tmp_path / "sb" / "github" / f"{name}.git"
+        assert f"github repository ({name}) {repository}" in rows
+        assert f"A pull request's change: git -C {repository} diff main {demo.REMOVAL_BRANCH}" in lines
     stopped = lines.index(
         "The sandbox stopped with the demo: its URLs, the links above among them, no longer answer"
     )
-    assert lines[stopped + 1 : stopped + 3] == [
-        "  mode                              http://127.0.0.1:1001",
-        "  github                            http://127.0.0.1:1002",
-    ]
+    assert rows[stopped + 1 : stopped + 3] == ["mode http://127.0.0.1:1001", "github http://127.0.0.1:1002"]
     # Not `make demo`'s directories: `make clean` would not remove these.
     assert lines[-1] == (
         f"Start over: rm -rf {tmp_path / 'sb'} {tmp_path / 'home'}, then the same command "
@@ -84,7 +91,7 @@ def test_with_make_demos_directories_it_says_make_clean_and_make_dev(tmp_path):
 def test_a_ledger_outside_dagster_home_is_shown_and_must_be_cleared_too(tmp_path):
     ledger = "postgresql://metapipeline:***@db/ledger"
     text = format_summary(_summary(tmp_path, ledger=ledger))
-    assert f"  ledger                            {ledger}" in text.splitlines()
+    assert f"ledger {ledger}" in [" ".join(line.split()) for line in text.splitlines()]
     assert text.endswith("; the ledger, outside DAGSTER_HOME, remembers this run: clear it too")
 
 
@@ -170,8 +177,12 @@ def test_make_demo_prints_progress_then_one_clean_summary(tmp_path):
     assert not [line for line in summary if " - dagster - " in line], output  # nothing among it
     assert [line for line in lines[:start] if " - dagster - INFO - " in line]  # progress before it
     bodies = [Path(line.split()[-1]) for line in summary if " pull request body " in line]
-    assert [body.parts[-2:] for body in bodies] == [("removal", "body.md"), ("exposures", "body.md")]
-    assert all(body.is_file() and body.parent.parent.parent.name in summary[0] for body in bodies)
+    assert [body.parts[-3:-1] for body in bodies] == [
+        ("removal", "freshcart"),
+        ("removal", "freshcart_finance"),
+        ("exposures", "freshcart"),  # Mode reads no finance model: no exposures to write there
+    ]
+    assert all(body.is_file() and body.parents[3].name in summary[0] for body in bodies)
     assert "unused" in bodies[0].read_text().lower()
     assert "make clean" in summary[-1]
     assert any(line.startswith("The sandbox stopped with the demo") for line in summary)
