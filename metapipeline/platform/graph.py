@@ -1,8 +1,8 @@
 """The platform graph: dbt and Mode in one networkx DiGraph whose edges follow the data.
 
 Node ids: dbt nodes keep their `unique_id` (a source another node stands for is not a node: see
-`DbtGraph`; `graph.graph["aliases"]` maps it, and a relation several projects declare is one
-`relation.<database>.<schema>.<name>` node); Mode nodes are `mode.report.<token>`,
+`DbtGraph`; `graph.graph["aliases"]` maps it, and a relation several projects declare is one node,
+the first loaded project's source, with `declared_as`); Mode nodes are `mode.report.<token>`,
 `mode.dataset.<token>`, `mode.query.<token>` and `mode.definition.<token>`. Edges: source ->
 model -> mode_query -> mode_report, model -> mode_query -> mode_dataset -> each mode_report that
 imports it, model -> exposure, model -> semantic_model -> metric -> saved_query, model ->
