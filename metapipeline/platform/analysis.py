@@ -20,12 +20,14 @@ from metapipeline.mode.models import parse_mode_timestamp
 from metapipeline.mode.snapshot import WorkspaceSnapshot
 from metapipeline.platform.graph import build_platform_graph
 from metapipeline.platform.unused import Protections, UnusedModels, find_unused_models
+from metapipeline.warehouse.usage import WarehouseUsage
 
 
 def platform_graph(
     projects: Iterable[DbtProject | dict[str, Any]] | DbtGraph,
     snapshot: WorkspaceSnapshot,
     lineage: WorkspaceLineage,
+    warehouse: WarehouseUsage | None = None,
 ) -> nx.DiGraph:
     return build_platform_graph(
         projects,
@@ -33,12 +35,30 @@ def platform_graph(
         lineage.queries,
         definition_reads=lineage.definitions,
         definitions_used=lineage.definitions_used,
+        warehouse=warehouse,
     )
 
 
-def evidence_gaps(snapshot: WorkspaceSnapshot) -> str:
+def evidence_gaps(snapshot: WorkspaceSnapshot, warehouse: WarehouseUsage | None = None) -> str:
     """Why the evidence is incomplete ("" when it is complete): what could not be read."""
-    return f"the Mode snapshot is incomplete: {snapshot.incomplete_because()}" if snapshot.failures else ""
+    gaps = [f"the Mode snapshot is incomplete: {snapshot.incomplete_because()}"] if snapshot.failures else []
+    if warehouse is not None and (because := warehouse.incomplete_because()):
+        gaps.append(because)
+    return "; ".join(gaps)
+
+
+def warehouse_evidence(warehouse: WarehouseUsage | None) -> dict[str, Any]:
+    """What the plan records about the warehouse's access history."""
+    if warehouse is None:
+        return {"warehouse usage": "not configured: direct readers in the warehouse are not seen"}
+    return {
+        "warehouse usage source": warehouse.source,
+        "warehouse usage window": f"{warehouse.window_start:%Y-%m-%d} to {warehouse.window_end:%Y-%m-%d}",
+        "warehouse history from": f"{warehouse.history_from:%Y-%m-%d}" if warehouse.history_from else "none",
+        "warehouse usage complete": warehouse.incomplete_because() is None,
+        "warehouse readers": len(warehouse.readers()),
+        "warehouse reads left out (dbt's own, metapipeline's, below min_reads)": warehouse.excluded_reads,
+    }
 
 
 def snapshot_evidence(snapshot: WorkspaceSnapshot) -> dict[str, Any]:
@@ -72,11 +92,13 @@ def unused_models(
     protections: Protections,
     max_share: float,
     max_share_setting: str = "max_share",
+    warehouse: WarehouseUsage | None = None,
 ) -> UnusedModels:
     """Unused models, refused outright when the Mode snapshot is incomplete (a report we could not
-    read may be the one consumer of a model). Queries that failed to render still count: their
-    raw text was matched against known relation names, so the models they mention stay used."""
-    gaps = evidence_gaps(snapshot)
+    read may be the one consumer of a model) or the warehouse usage source, when configured,
+    failed or does not cover its window. Queries that failed to render still count: their raw
+    text was matched against known relation names, so the models they mention stay used."""
+    gaps = evidence_gaps(snapshot, warehouse)
     return find_unused_models(
         graph,
         archived_now=archived_now,

@@ -6,8 +6,10 @@ the first loaded project's source, with `declared_as`); Mode nodes are `mode.rep
 `mode.dataset.<token>`, `mode.query.<token>` and `mode.definition.<token>`. Edges: source ->
 model -> mode_query -> mode_report, model -> mode_query -> mode_dataset -> each mode_report that
 imports it, model -> exposure, model -> semantic_model -> metric -> saved_query, model ->
-mode_definition -> mode_query. Edges carry `how`: `dbt`, `cross-project` (between two loaded
-projects), `parsed` or `fallback` (lineage), `mode`, `imports`, so every verdict can be explained.
+mode_definition -> mode_query, relation -> warehouse.reader.<user> (a direct reader in the warehouse's
+access history). Edges carry `how`: `dbt`, `cross-project` (between two loaded projects), `parsed` or
+`fallback` (lineage), `mode`, `imports`, `warehouse` (with `reads` and `last_read`), so every
+verdict can be explained.
 Graph attributes: `projects`, `aliases`, `cross_project_links` (see `DbtGraph`).
 """
 
@@ -23,6 +25,7 @@ from metapipeline.dbt.relations import DbtGraph, load_dbt_graph
 from metapipeline.mode.models import Query
 from metapipeline.mode.snapshot import WorkspaceSnapshot
 from metapipeline.unpickling import collector_paused
+from metapipeline.warehouse.usage import WarehouseUsage
 
 
 class Reads(Protocol):
@@ -51,6 +54,10 @@ def definition_id(token: str) -> str:
     return f"mode.definition.{token}"
 
 
+def warehouse_reader_id(reader: str) -> str:
+    return f"warehouse.reader.{reader}"
+
+
 def build_platform_graph(
     projects: Iterable[DbtProject | dict[str, Any]] | DbtGraph,
     snapshot: WorkspaceSnapshot,
@@ -58,10 +65,12 @@ def build_platform_graph(
     *,
     definition_reads: Mapping[str, Reads] | None = None,
     definitions_used: Mapping[str, Iterable[str]] | None = None,
+    warehouse: WarehouseUsage | None = None,
 ) -> nx.DiGraph:
     """`projects`: the dbt projects (or their manifests, or their graph already loaded);
     `query_reads`/`definition_reads` are keyed by query/definition token; `definitions_used` maps
-    a query token to the tokens of the Mode definitions it includes."""
+    a query token to the tokens of the Mode definitions it includes; `warehouse`: who read which
+    relation straight from the warehouse (None: no usage source configured)."""
     dbt = projects if isinstance(projects, DbtGraph) else load_dbt_graph(projects)
     graph = nx.DiGraph(
         projects=dbt.projects, aliases=dbt.aliases, cross_project_links=dbt.cross_project_links
@@ -71,7 +80,35 @@ def build_platform_graph(
     with collector_paused():
         _add_dbt(graph, dbt)
         _add_mode(graph, snapshot, query_reads, definition_reads or {}, definitions_used or {})
+        if warehouse is not None:
+            _add_warehouse(graph, dbt, warehouse)
     return graph
+
+
+def _add_warehouse(graph: nx.DiGraph, dbt: DbtGraph, warehouse: WarehouseUsage) -> None:
+    """A node per reader, an edge from each dbt relation it read with the count and last read."""
+    index = dbt.relation_index()
+    unmatched: set[tuple[str | None, str | None, str]] = set()
+    for usage in warehouse.usages:
+        nodes = [node for node in index.lookup(*usage.relation) if node in graph]
+        if not nodes:
+            unmatched.add(usage.relation)  # not a relation dbt builds or declares
+            continue
+        reader = warehouse_reader_id(usage.reader)
+        if reader not in graph:
+            graph.add_node(reader, kind="warehouse_reader", name=usage.reader, tool=usage.tool, reads=0)
+        attrs = graph.nodes[reader]
+        attrs["reads"] += usage.reads
+        attrs["last_read"] = max(attrs.get("last_read") or "", usage.last_read.isoformat())
+        for node in nodes:
+            graph.add_edge(
+                node, reader, how="warehouse", reads=usage.reads, last_read=usage.last_read.isoformat()
+            )
+    graph.graph["warehouse"] = {
+        "source": warehouse.source,
+        "relations read": len({u.relation for u in warehouse.usages}),
+        "relations dbt does not know": len(unmatched),
+    }
 
 
 def _add_dbt(graph: nx.DiGraph, dbt: DbtGraph) -> None:

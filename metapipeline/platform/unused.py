@@ -110,6 +110,9 @@ def consumers(graph: nx.DiGraph, archived_now: Collection[str], protections: Pro
             found[node] = "dbt exposure"
         elif kind in SEMANTIC_CONSUMERS:
             found[node] = SEMANTIC_CONSUMERS[kind]
+        elif kind == "warehouse_reader":  # its reads below min_reads never made an edge
+            tool = f" ({attrs['tool']})" if attrs.get("tool") else ""
+            found[node] = f"reads it straight from the warehouse{tool}"
         elif kind == "model" and attrs.get("time_spine"):
             found[node] = "MetricFlow time spine (the semantic layer needs it)"
         elif kind == "model" and (why := protections.reason(node, attrs)):
@@ -209,12 +212,16 @@ def _explain(graph: nx.DiGraph, node: str, archived_now: Collection[str]) -> Dow
 
 
 def _path_text(graph: nx.DiGraph, path: list[str]) -> str:
-    """`a -> b`, with `=[project a -> project b]=>` where the path crosses dbt projects."""
+    """`a -> b`, with `=[project a -> project b]=>` where the path crosses dbt projects and
+    `-[read N times, last DATE]->` into a warehouse reader."""
     text = path[0]
     for parent, child in pairwise(path):
-        if graph.edges[parent, child].get("how") == "cross-project":
+        edge = graph.edges[parent, child]
+        if edge.get("how") == "cross-project":
             crossing = f"{graph.nodes[parent].get('project')} -> {graph.nodes[child].get('project')}"
             text += f" =[{crossing}]=> {child}"
+        elif edge.get("how") == "warehouse":
+            text += f" -[read {edge['reads']} times, last {edge['last_read'][:10]}]-> {child}"
         else:
             text += f" -> {child}"
     return text
