@@ -52,7 +52,9 @@ def finance_manifest(tmp_path_factory) -> dict[str, Any]:
     """The sample's second project (freshcart_finance) from `dbt deps` and a real `dbt parse`."""
     project = tmp_path_factory.mktemp("dbt") / "finance_project"
     shutil.copytree(
-        FINANCE_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "*.duckdb")
+        FINANCE_PROJECT_DIR,
+        project,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "*.duckdb"),
     )
     install_dbt_packages(project)
     return parse_dbt_project(project)

@@ -49,7 +49,7 @@ class UsageSettings:
 
 
 def _matches(value: str | None, patterns: tuple[str, ...]) -> bool:
-    return bool(value) and any(fnmatch.fnmatch(value.casefold(), p.casefold()) for p in patterns)
+    return value is not None and any(fnmatch.fnmatch(value.casefold(), p.casefold()) for p in patterns)
 
 
 def tool_of(*names: str | None) -> str | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from metapipeline.dbt.projects import ProjectSource, ProjectsFileError, read_projects_file
+from metapipeline.dbt.projects import ProjectsFileError, ProjectSource, read_projects_file
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -30,7 +30,9 @@ projects:
     )
     assert read_projects_file(path) == [
         ProjectSource(
-            project_dir=path.parent / "../repos/analytics/dbt", repository="acme/analytics", subdirectory="dbt"
+            project_dir=path.parent / "../repos/analytics/dbt",
+            repository="acme/analytics",
+            subdirectory="dbt",
         ),
         ProjectSource(manifest_path=Path("/srv/finance/target/manifest.json"), adapter="snowflake"),
     ]
@@ -42,7 +44,10 @@ projects:
         ("projects: []", "expected a non-empty `projects:` list"),
         ("- project_dir: x", "expected a non-empty `projects:` list"),
         ("projects: [{repository: a/b}]", "give exactly one of project_dir and manifest_path"),
-        ("projects: [{project_dir: a, manifest_path: b}]", "give exactly one of project_dir and manifest_path"),
+        (
+            "projects: [{project_dir: a, manifest_path: b}]",
+            "give exactly one of project_dir and manifest_path",
+        ),
         ("projects: [{project_dir: a, repo: a/b}]", "unknown keys ['repo']"),
         ("projects: [{project_dir: a, repository: analytics}]", "repository must be owner/name"),
         ("projects: [{project_dir: 3}]", "project_dir must be a string"),
@@ -58,5 +63,5 @@ def test_a_wrong_file_says_what_is_wrong_and_where(tmp_path, text, says):
 
 
 def test_a_missing_file_is_named(tmp_path):
-    with pytest.raises(ProjectsFileError, match="dbt projects file .*nowhere.yaml: No such file"):
+    with pytest.raises(ProjectsFileError, match=r"dbt projects file .*nowhere\.yaml: No such file"):
         read_projects_file(tmp_path / "nowhere.yaml")

@@ -144,9 +144,7 @@ def test_mesh_links_a_source_to_the_model_of_another_project_that_builds_it() ->
     # The source is the upstream model under another name: one node, one edge across projects.
     assert graph.edges == {("model.core.dim_users", "model.apps.user_stats")}
     assert graph.aliases == {"source.apps.core.dim_users": "model.core.dim_users"}
-    assert graph.cross_project_links == [
-        ("source", "model.core.dim_users", "source.apps.core.dim_users")
-    ]
+    assert graph.cross_project_links == [("source", "model.core.dim_users", "source.apps.core.dim_users")]
 
 
 def test_relations_without_a_database_match_whatever_database_the_query_names() -> None:

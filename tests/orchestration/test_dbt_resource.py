@@ -46,7 +46,7 @@ def test_a_projects_file_wins_and_its_errors_fail_the_step(monkeypatch, tmp_path
 
 
 def test_nothing_configured_says_what_to_set():
-    with pytest.raises(Failure, match="METAPIPELINE_DBT_PROJECTS .* DBT_PROJECT_DIR .* DBT_MANIFEST_PATH"):
+    with pytest.raises(Failure, match=r"METAPIPELINE_DBT_PROJECTS .* DBT_PROJECT_DIR .* DBT_MANIFEST_PATH"):
         DbtProjectsResource().sources()
 
 
