@@ -176,8 +176,12 @@ def expected_outcomes() -> dict[str, Any]:
         return yaml.safe_load(f)
 
 
-def expected_unused_models(*, cascade: bool = True) -> list[str]:
-    """The unused models of both sample projects (with or without this run's archives), sorted."""
+def expected_unused_models(*, cascade: bool = True, warehouse: bool = False) -> list[str]:
+    """The unused models of both sample projects (with or without this run's archives, with or
+    without the warehouse's access history), sorted."""
     outcomes = expected_outcomes()
     key = "unused_models" if cascade else "unused_models_without_cascade"
-    return sorted([*outcomes[key], *outcomes["freshcart_finance"][key]])
+    unused = {*outcomes[key], *outcomes["freshcart_finance"][key]}
+    if warehouse:
+        unused -= set(outcomes["warehouse"]["kept"])
+    return sorted(unused)
