@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metapipeline.run_files import SNAPSHOT, dagster_home, newest, newest_manifests
+from metapipeline.run_files import SNAPSHOT, WAREHOUSE_USAGE, dagster_home, newest, newest_manifests
 
 if TYPE_CHECKING:
     from metapipeline.platform.cli import OfflinePolicy
@@ -86,6 +86,13 @@ def _offline_inputs(parser: argparse.ArgumentParser) -> None:
         help="a saved Mode snapshot: mode/snapshot.json among a run's files (default: the newest run's)",
     )
     parser.add_argument("--as-of", type=_timestamp, help="judge staleness as of this ISO time (default: now)")
+    parser.add_argument(
+        "--warehouse-usage",
+        type=Path,
+        help="the warehouse's access history: a run's warehouse/usage.json, or a reads file (.csv or "
+        ".jsonl: time, user, relations or query_text) read with the job's defaults (default: the "
+        "newest run's, when it kept one; else direct readers are not seen)",
+    )
     _policy_options(parser)
 
 
@@ -290,6 +297,10 @@ def _offline_files(args: argparse.Namespace) -> tuple[list[Path], Path]:
     return manifests, snapshot
 
 
+def _warehouse_file(args: argparse.Namespace) -> Path | None:
+    return args.warehouse_usage or _newest_runs(WAREHOUSE_USAGE)
+
+
 def _timestamp(text: str) -> datetime:
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -423,13 +434,25 @@ def _workspace_file() -> Path:
 def _run_plan(args: argparse.Namespace) -> int:
     from metapipeline.platform.cli import run_plan
 
-    return run_plan(*_offline_files(args), args.out, args.as_of, policy=_offline_policy(args))
+    return run_plan(
+        *_offline_files(args),
+        args.out,
+        args.as_of,
+        policy=_offline_policy(args),
+        warehouse=_warehouse_file(args),
+    )
 
 
 def _run_explain(args: argparse.Namespace) -> int:
     from metapipeline.platform.cli import run_explain
 
-    return run_explain(args.node, *_offline_files(args), args.as_of, policy=_offline_policy(args))
+    return run_explain(
+        args.node,
+        *_offline_files(args),
+        args.as_of,
+        policy=_offline_policy(args),
+        warehouse=_warehouse_file(args),
+    )
 
 
 def _run_refs(args: argparse.Namespace) -> int:

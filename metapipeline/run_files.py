@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 SNAPSHOT = "mode/snapshot.json"
+WAREHOUSE_USAGE = "warehouse/usage.json"  # only when a warehouse usage source is configured
 MANIFESTS = "dbt"  # dbt/<project>/manifest.json: one per dbt project the run loaded
 _MANIFEST_NAMES = {"manifest.json", "manifest.json.gz"}  # ".gz" when the manifest read was compressed
 
@@ -22,7 +23,7 @@ def dagster_home() -> Path:
 
 
 def newest(relative: str, home: Path | None = None) -> Path | None:
-    """The newest run's copy of a file (SNAPSHOT), or None when no run kept one."""
+    """The newest run's copy of a file (SNAPSHOT, WAREHOUSE_USAGE), or None when no run kept one."""
     storage = (home or dagster_home()) / "storage"
     name = Path(relative).name
     kept = [path for path in storage.glob(f"*/{relative}*") if path.name in {name, f"{name}.gz"}]

@@ -31,6 +31,7 @@ from metapipeline.orchestration.platform_graph import platform
 from metapipeline.orchestration.policies import SERVICE_RETRY, kind
 from metapipeline.orchestration.report_graph import report
 from metapipeline.orchestration.resources import DbtProjectsResource
+from metapipeline.orchestration.warehouse_graph import warehouse
 from metapipeline.platform.unused import UnusedModels
 from metapipeline.run_files import manifest_file
 from metapipeline.summary import platform_summary
@@ -116,7 +117,10 @@ def metapipeline() -> None:
     projects = dbt()
     workspace: Any = mode(projects)  # the graphs' named outputs
     resolved = lineage(workspace.snapshot, projects)
-    joined: Any = platform(projects, workspace.snapshot, resolved, workspace.verdicts, workspace.lifecycle)
+    usage = warehouse(projects)
+    joined: Any = platform(
+        projects, workspace.snapshot, resolved, workspace.verdicts, workspace.lifecycle, usage
+    )
     prs: Any = github(projects, workspace.snapshot, resolved, workspace.lifecycle, joined.unused)
     charts = report(joined.priorities, workspace.lifecycle, joined.unused, prs.removal, prs.exposures)
     summarize(

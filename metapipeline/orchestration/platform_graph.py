@@ -23,12 +23,14 @@ from metapipeline.platform.analysis import (
     platform_graph,
     snapshot_evidence,
     unused_models,
+    warehouse_evidence,
 )
 from metapipeline.platform.centrality import centrality_table, optimisation_priority
 from metapipeline.platform.export import write_graph
 from metapipeline.platform.plan import Plan, build_plan
 from metapipeline.platform.stale import ReportVerdict
 from metapipeline.platform.unused import Protections, UnusedModels
+from metapipeline.warehouse.usage import WarehouseUsage
 
 TOP_ROWS = 20
 RUN_TIME_WINDOW = timedelta(days=7)  # "recent run time" for the optimisation priority
@@ -41,10 +43,11 @@ def join_platform(
     projects: list[DbtProject],
     snapshot: WorkspaceSnapshot,
     lineage: WorkspaceLineage,
+    usage: WarehouseUsage | None,
 ) -> Output[nx.DiGraph]:
-    """Join the dbt projects and Mode into one DiGraph; write it as GraphML, node-link JSON and a
-    nodes table."""
-    joined = platform_graph(projects, snapshot, lineage)
+    """Join the dbt projects, Mode and the warehouse's direct readers into one DiGraph; write it as
+    GraphML, node-link JSON and a nodes table."""
+    joined = platform_graph(projects, snapshot, lineage, usage)
     paths = write_graph(joined, run_artifacts(context, "platform"))
     kinds = pd.Series(dict(joined.nodes(data="kind"))).value_counts().sort_index()
     links = joined.graph["cross_project_links"]
@@ -88,11 +91,13 @@ def find_unused_models(
     platform: nx.DiGraph,
     snapshot: WorkspaceSnapshot,
     lifecycle: LifecycleOutcome,
+    usage: WarehouseUsage | None,
 ) -> Output[UnusedModels]:
     """Models with no path to a live consumer; reports archived in this run no longer count."""
     unused = unused_models(
         platform,
         snapshot,
+        warehouse=usage,
         archived_now=lifecycle.archived_now(),
         protections=config.protections(),
         max_share=config.max_share,
@@ -165,6 +170,7 @@ def write_plan(
     verdicts: list[ReportVerdict],
     lifecycle: LifecycleOutcome,
     unused: UnusedModels,
+    usage: WarehouseUsage | None,
 ) -> Output[Plan]:
     """The run's decisions and their evidence, as JSON and markdown (dry runs and real runs alike)."""
     archived_now = lifecycle.archived_now()
@@ -184,6 +190,7 @@ def write_plan(
         evidence={
             **snapshot_evidence(snapshot),
             "dbt projects": len(projects),
+            **warehouse_evidence(usage),
             "mode ingestion failures": len(snapshot.failures),
             **{f"queries {status}": n for status, n in lineage.status_counts().items()},
             "tables dbt does not build": len(lineage.unresolved()),
@@ -215,12 +222,13 @@ def platform(
     lineage: WorkspaceLineage,
     verdicts: list[ReportVerdict],
     lifecycle: LifecycleOutcome,
+    usage: WarehouseUsage | None,
 ) -> Any:
-    joined = join_platform(projects, snapshot, lineage)
-    unused = find_unused_models(joined, snapshot, lifecycle)
+    joined = join_platform(projects, snapshot, lineage, usage)
+    unused = find_unused_models(joined, snapshot, lifecycle, usage)
     return {
         "platform": joined,
         "unused": unused,
         "priorities": centrality(joined),
-        "plan": write_plan(projects, snapshot, lineage, verdicts, lifecycle, unused),
+        "plan": write_plan(projects, snapshot, lineage, verdicts, lifecycle, unused, usage),
     }

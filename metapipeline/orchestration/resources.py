@@ -27,6 +27,7 @@ from metapipeline.dbt.projects import ProjectsFileError, ProjectSource, read_pro
 from metapipeline.mode.client import ModeClient
 from metapipeline.store.ledger import Ledger, database_url
 from metapipeline.unpickling import collector_paused
+from metapipeline.warehouse.sources import SOURCE_KINDS
 
 if TYPE_CHECKING:
     from github.Repository import Repository
@@ -112,6 +113,18 @@ def _dbt_executable() -> str:
     # The dbt installed beside this Python, so runs work without an activated virtualenv.
     beside = Path(sys.executable).parent / "dbt"
     return str(beside) if beside.exists() else "dbt"
+
+
+class WarehouseResource(ConfigurableResource):
+    """Where the warehouse's access history comes from (none: direct readers are not seen)."""
+
+    usage_source: str | None = Field(
+        default=None,
+        description=f"{SOURCE_KINDS}. Default: $METAPIPELINE_WAREHOUSE_USAGE; unset: not read",
+    )
+
+    def source_spec(self) -> str | None:
+        return self.usage_source or os.environ.get("METAPIPELINE_WAREHOUSE_USAGE") or None
 
 
 class LedgerResource(ConfigurableResource):
@@ -248,6 +261,7 @@ def default_resources() -> dict[str, Any]:
         ),
         "dbt": DbtProjectsResource(),
         "ledger": LedgerResource(),
+        "warehouse": WarehouseResource(),
         "clock": ClockResource(),
         "github": GitHubResource(token=EnvVar("GITHUB_TOKEN"), repository=EnvVar("GITHUB_REPOSITORY")),
         "slack": SlackResource(token=EnvVar("SLACK_BOT_TOKEN"), channel=EnvVar("SLACK_CHANNEL")),

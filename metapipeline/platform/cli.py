@@ -20,8 +20,8 @@ import networkx as nx
 
 from metapipeline.actions.exposures import exposure_changes
 from metapipeline.actions.mode_lifecycle import ArchivedReads, LifecycleSettings, plan_lifecycle
-from metapipeline.dbt.manifest import mode_reports_behind_exposures, read_manifests
-from metapipeline.dbt.relations import load_dbt_graph
+from metapipeline.dbt.manifest import metadata, mode_reports_behind_exposures, read_manifests
+from metapipeline.dbt.relations import dialect_for_dbt_adapter, load_dbt_graph
 from metapipeline.lineage.workspace import WorkspaceLineage, resolve_items, workspace_items
 from metapipeline.mode.snapshot_file import read_snapshot
 from metapipeline.platform.analysis import (
@@ -30,11 +30,14 @@ from metapipeline.platform.analysis import (
     platform_graph,
     snapshot_evidence,
     unused_models,
+    warehouse_evidence,
 )
 from metapipeline.platform.graph import report_id
 from metapipeline.platform.plan import Plan, build_plan
 from metapipeline.platform.stale import StalePolicy, judge_reports
 from metapipeline.platform.unused import Protections, explain
+from metapipeline.warehouse.files import file_usage
+from metapipeline.warehouse.usage import UsageSettings, WarehouseUsage, read_usage
 
 
 @dataclass
@@ -58,6 +61,7 @@ class OfflinePolicy:
     protections: Protections = field(default_factory=Protections)
     max_share: float = 0.2  # of the models: propose nothing above it
     max_share_setting: str = "--max-share"  # how a user raises it, named in the refusal
+    usage: UsageSettings = field(default_factory=UsageSettings)  # for a reads file
 
 
 def analyse_offline(
@@ -67,7 +71,9 @@ def analyse_offline(
     *,
     policy: OfflinePolicy | None = None,
     progress: TextIO | None = None,
+    warehouse: Path | None = None,
 ) -> OfflineAnalysis:
+    """`warehouse`: a saved usage (a run's warehouse/usage.json) or a reads file (.csv, .jsonl)."""
     policy = policy or OfflinePolicy()
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -81,10 +87,12 @@ def analyse_offline(
 
     manifests = read_manifests(manifest_paths)
     snapshot = read_snapshot(snapshot_path)
+    usage = _warehouse_usage(warehouse, manifests, policy, now)
     stage(
         "read",
         f"{len(manifests)} manifest(s); {len(snapshot.reports)} reports, {len(snapshot.datasets)} Datasets, "
-        f"{len(snapshot.queries)} queries",
+        f"{len(snapshot.queries)} queries"
+        + (f"; warehouse usage: {len(usage.usages)} relation reads ({usage.source})" if usage else ""),
     )
     dbt = load_dbt_graph(manifests)
     stage(
@@ -94,21 +102,18 @@ def analyse_offline(
     )
     lineage = WorkspaceLineage.gather(resolve_items(workspace_items(snapshot), dbt.relation_index()))
     stage("lineage", f"lineage: {lineage.status_counts()}")
-    exposure_backed: dict[str, str] = {}
-    for manifest in manifests:
-        exposure_backed |= mode_reports_behind_exposures(manifest)
     verdicts = judge_reports(
         snapshot.reports,
         policy.stale,
         now,
         datasets=snapshot.datasets,
         space_names={s.token: s.name for s in snapshot.spaces},
-        exposure_backed=exposure_backed,
+        exposure_backed=mode_reports_behind_exposures(*manifests),
     )
     lifecycle = plan_lifecycle(snapshot, verdicts, {}, policy.lifecycle, now, ArchivedReads())
     archived_now = {a.report_token for a in lifecycle.of_kind("archive")}
     stage("reports", f"reports: {len(archived_now)} to archive")
-    graph = platform_graph(dbt, snapshot, lineage)
+    graph = platform_graph(dbt, snapshot, lineage, usage)
     stage(
         "platform graph", f"platform graph: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges"
     )
@@ -119,6 +124,7 @@ def analyse_offline(
         protections=policy.protections,
         max_share=policy.max_share,
         max_share_setting=policy.max_share_setting,
+        warehouse=usage,
     )
     stage("unused models", f"unused models: {len(unused.candidates)} proposed")
     changes = [
@@ -135,6 +141,7 @@ def analyse_offline(
         evidence={
             **snapshot_evidence(snapshot),
             **dbt_evidence(dbt),
+            **warehouse_evidence(usage),
             "mode snapshot taken at": snapshot.taken_at,
             **{f"queries {status}": n for status, n in lineage.status_counts().items()},
         },
@@ -143,16 +150,33 @@ def analyse_offline(
     return OfflineAnalysis(graph, plan, archived_now, seconds)
 
 
+def _warehouse_usage(
+    path: Path | None, manifests: Sequence[dict], policy: OfflinePolicy, now: datetime
+) -> WarehouseUsage | None:
+    if path is None:
+        return None
+    if path.suffix.lower() in {".csv", ".jsonl"}:
+        adapter = metadata(manifests[0]).get("adapter_type") if manifests else None
+        return file_usage(path, policy.usage, now, dialect=dialect_for_dbt_adapter(adapter))
+    return read_usage(path)
+
+
 def run_plan(
     manifests: Sequence[Path],
     snapshot: Path,
     out: Path,
     now: datetime | None = None,
     policy: OfflinePolicy | None = None,
+    warehouse: Path | None = None,
 ) -> int:
     try:
         analysis = analyse_offline(
-            manifests, snapshot, now or datetime.now(UTC), policy=policy, progress=sys.stderr
+            manifests,
+            snapshot,
+            now or datetime.now(UTC),
+            policy=policy,
+            progress=sys.stderr,
+            warehouse=warehouse,
         )
     except (OSError, ValueError) as exc:
         print(f"metapipeline plan: {exc}", file=sys.stderr)
@@ -177,9 +201,12 @@ def run_explain(
     snapshot: Path,
     now: datetime | None = None,
     policy: OfflinePolicy | None = None,
+    warehouse: Path | None = None,
 ) -> int:
     try:
-        analysis = analyse_offline(manifests, snapshot, now or datetime.now(UTC), policy=policy)
+        analysis = analyse_offline(
+            manifests, snapshot, now or datetime.now(UTC), policy=policy, warehouse=warehouse
+        )
     except (OSError, ValueError) as exc:
         print(f"metapipeline explain: {exc}", file=sys.stderr)
         return 2

@@ -106,6 +106,7 @@ def _add_warehouse(graph: nx.DiGraph, dbt: DbtGraph, warehouse: WarehouseUsage) 
             )
     graph.graph["warehouse"] = {
         "source": warehouse.source,
+        "window": f"{warehouse.window_start:%Y-%m-%d} to {warehouse.window_end:%Y-%m-%d}",
         "relations read": len({u.relation for u in warehouse.usages}),
         "relations dbt does not know": len(unmatched),
     }

@@ -71,12 +71,18 @@ class UnusedModel:
     owner: str | None
     downstream: tuple[Downstream, ...]  # everything it feeds, none of which is a consumer
     project: str | None = None  # the loaded dbt project whose files hold it
+    warehouse_window: str | None = None  # the access history's window, when one was read
 
     @property
     def why(self) -> str:
-        if not self.downstream:
-            return "nothing reads it"
-        return "; ".join(f"{d.node}: {d.why_not_a_consumer}" for d in self.downstream[:5])
+        found = (
+            "; ".join(f"{d.node}: {d.why_not_a_consumer}" for d in self.downstream[:5])
+            if self.downstream
+            else "nothing reads it"
+        )
+        if self.warehouse_window:
+            found += f"; no direct reads in the warehouse {self.warehouse_window}"
+        return found
 
 
 @dataclass
@@ -111,7 +117,7 @@ def consumers(graph: nx.DiGraph, archived_now: Collection[str], protections: Pro
         elif kind in SEMANTIC_CONSUMERS:
             found[node] = SEMANTIC_CONSUMERS[kind]
         elif kind == "warehouse_reader":  # its reads below min_reads never made an edge
-            tool = f" ({attrs['tool']})" if attrs.get("tool") else ""
+            tool = f", via {attrs['tool']}" if attrs.get("tool") else ""
             found[node] = f"reads it straight from the warehouse{tool}"
         elif kind == "model" and attrs.get("time_spine"):
             found[node] = "MetricFlow time spine (the semantic layer needs it)"
@@ -172,6 +178,7 @@ def find_unused_models(
                     _explain(graph, d, archived_now) for d in sorted(nx.descendants(graph, model))
                 ),
                 project=attrs["project"],
+                warehouse_window=graph.graph.get("warehouse", {}).get("window"),
             )
         )
     if models and len(result.candidates) / len(models) > max_share:

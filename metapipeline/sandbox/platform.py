@@ -22,7 +22,9 @@ from metapipeline.sandbox.harness import Sandbox
 from metapipeline.sandbox.mode_emulator import ModeEmulator
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR, FINANCE_PROJECT_DIR, materialize_workspace
 from metapipeline.sandbox.sample.run_history import write_run_history
+from metapipeline.sandbox.sample.warehouse_history import sample_reads
 from metapipeline.sandbox.slack_emulator import SlackEmulator
+from metapipeline.warehouse.files import write_reads_file
 
 _DBT_BUILD_OUTPUTS = ("target", "logs", "dbt_packages", "*.duckdb")
 
@@ -41,8 +43,9 @@ projects:
 
 
 def prepare_sample_files(data_dir: Path, now: datetime) -> dict[str, str]:
-    """Copy both dbt projects, list them in dbt_projects.yaml and write the run history into
-    `data_dir`; return their env vars (DBT_PROJECT_DIR stays for single-project setups)."""
+    """Copy both dbt projects, list them in dbt_projects.yaml, write the dbt run history and the
+    warehouse's access history into `data_dir`; return their env vars (DBT_PROJECT_DIR stays for
+    single-project setups)."""
     project_dir = _copy_project(DBT_PROJECT_DIR, data_dir / "dbt_project")
     finance_dir = _copy_project(FINANCE_PROJECT_DIR, data_dir / "finance_project")
     # Its local package must be installed before `dbt parse` can resolve the package's macros.
@@ -52,10 +55,13 @@ def prepare_sample_files(data_dir: Path, now: datetime) -> dict[str, str]:
     projects_file.write_text(_DBT_PROJECTS)
     history_dir = data_dir / "dbt_run_history"
     write_run_history(history_dir, now.date())
+    # The warehouse's access history as a reads file (the same reads the Snowflake stand-in holds).
+    reads_file = write_reads_file(sample_reads(now), data_dir / "warehouse_reads.jsonl")
     return {
         "DBT_PROJECT_DIR": str(project_dir.resolve()),
         "DBT_RUN_RESULTS_DIR": str(history_dir.resolve()),
         "METAPIPELINE_DBT_PROJECTS": str(projects_file.resolve()),
+        "METAPIPELINE_WAREHOUSE_USAGE": f"file:{reads_file.resolve()}",
     }
 
 

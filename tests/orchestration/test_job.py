@@ -119,7 +119,7 @@ def test_job_on_postgresql_under_the_multiprocess_executor(tmp_path, monkeypatch
                 summary = result.output_for_node("summarize")
                 steps = {e.step_key for e in result.all_node_events if e.is_step_success}
             assert summary["reports archived by this run"] == len(expected_outcomes()["stale_reports"])
-            assert summary["unused models proposed"] == len(expected_unused_models())
+            assert summary["unused models proposed"] == len(expected_unused_models(warehouse=True))
             assert "lineage.resolve_lineage_batch[batch_0]" in steps  # the dynamic fan-out ran
             assert "report.meta_analysis" in steps  # and the notebook, in its own process
             assert instance.get_run_by_id(result.run_id).status.value == "SUCCESS"

@@ -39,6 +39,8 @@ DRY_RUN = {
     },
     "report": {"ops": {"meta_analysis": {"config": {"post_to_slack": False}}}},
 }
+UNUSED = expected_unused_models(warehouse=True)
+FRESHCART_UNUSED = [m for m in UNUSED if m.startswith("model.freshcart.")]
 CHARTS = {"models_run_per_day", "top_models_by_importance", "optimisation_quadrant"}
 
 
@@ -122,12 +124,14 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
             for served in (repo, finance_repo):
                 assert _git(served, "branch", "--format=%(refname:short)").split() == ["main"]
             dry_plan = json.loads((dry_files / "plan" / "plan.json").read_text())
-            assert {m["unique_id"] for m in dry_plan["unused_models"]} == set(expected_unused_models())
+            # The sandbox reads the warehouse's access history: its reverse-ETL model is used.
+            assert {m["unique_id"] for m in dry_plan["unused_models"]} == set(UNUSED)
+            assert dry_plan["evidence"]["warehouse usage complete"] is True
             dry_removal = dry_files / "pull_requests" / "removal"
             dry_diff = (dry_removal / "freshcart" / "change.diff").read_text()
             assert "--- a/models/marts/marketing/fct_app_funnel.sql\n+++ /dev/null" in dry_diff
             assert (
-                f"metapipeline found {len(EXPECTED['unused_models'])} dbt models with no path to any live consumer"
+                f"metapipeline found {len(FRESHCART_UNUSED)} dbt models with no path to any live consumer"
                 in (dry_removal / "freshcart" / "body.md").read_text()
             )
             assert (
@@ -166,13 +170,14 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
             changed = _git(repo, "diff", "--name-status", "main", REMOVAL).splitlines()
             deleted = {path for status, path in (line.split("\t") for line in changed) if status == "D"}
             files = _model_files()
-            assert {files[m] for m in EXPECTED["unused_models"]} <= deleted
+            assert {files[m] for m in FRESHCART_UNUSED} <= deleted
             diff = _git(repo, "diff", "main", REMOVAL)
             added = [
                 line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
             ]
             assert added == []
-            kept = set(files) - set(EXPECTED["unused_models"])
+            kept = set(files) - set(FRESHCART_UNUSED)
+            assert files["model.freshcart.fct_basket_affinity"] not in deleted  # HIGHTOUCH_SYNC reads it
             assert all(files[m] not in deleted for m in kept)
 
             # The exposures branch adds one generated file with exactly the expected exposures.
@@ -242,7 +247,7 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
             still_deleted = _git(repo, "diff", "--name-only", "--diff-filter=D", "main", REMOVAL).split()
             assert files["model.freshcart.fct_app_funnel"] not in still_deleted
             assert files["model.freshcart.int_app_sessions"] not in still_deleted
-            assert files["model.freshcart.fct_basket_affinity"] in still_deleted
+            assert files["model.freshcart.fct_courier_shifts"] in still_deleted
             pulls = requests.get(
                 f"{env['GITHUB_API_URL']}/repos/{env['GITHUB_REPOSITORY']}/pulls?state=all",
                 headers={"Authorization": f"token {env['GITHUB_TOKEN']}"},

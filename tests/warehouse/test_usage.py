@@ -119,7 +119,7 @@ def test_a_model_read_straight_from_the_warehouse_is_used_and_explained(sample_p
     assert graph.has_edge("model.freshcart.fct_basket_affinity", reader)
     assert graph.graph["warehouse"]["relations dbt does not know"] == 0
     found = consumers(graph, set(), Protections())
-    assert found[reader] == "reads it straight from the warehouse (hightouch)"
+    assert found[reader] == "reads it straight from the warehouse, via hightouch"
     candidates = {m.unique_id for m in find_unused_models(graph, max_share=1).candidates}
     assert "model.freshcart.fct_basket_affinity" not in candidates
     assert {"model.freshcart.fct_app_funnel", "model.freshcart.fct_courier_shifts"} <= candidates
