@@ -9,7 +9,15 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ("mode_ingestion", "lineage", "centrality", "mesh_plan", "ui_launch", "end_to_end")
+BENCHMARKS = (
+    "mode_ingestion",
+    "lineage",
+    "centrality",
+    "mesh_plan",
+    "warehouse_usage",
+    "ui_launch",
+    "end_to_end",
+)
 
 
 def main() -> None:

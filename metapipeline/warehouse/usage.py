@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 FORMAT = "metapipeline.warehouse-usage/1"
 # Tools recognised in a query tag or a user or role name, for people reading the evidence.
@@ -62,8 +62,7 @@ def tool_of(*names: str | None) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Read:
+class Read(NamedTuple):  # a tuple: histories hold millions of them
     """One query's reads: the relations it read (views resolved to their tables where the
     warehouse says so) and who ran it."""
 
@@ -172,19 +171,29 @@ def fold_reads(
     counts: dict[tuple[Relation, str], list[Any]] = {}
     excluded = 0
     oldest: datetime | None = None
+    verdicts: dict[tuple[str, str | None, str | None], bool] = {}  # few readers, millions of reads
+    tools: dict[tuple[str, str | None, str | None], str | None] = {}
     for read in reads:
         if oldest is None or read.at < oldest:
             oldest = read.at
         if not window_start <= read.at <= window_end:
             continue
-        if settings.excludes(read.user, read.role, read.query_tag):
+        who = (read.user, read.role, read.query_tag)
+        left_out = verdicts.get(who)
+        if left_out is None:
+            left_out = verdicts[who] = settings.excludes(*who)
+        if left_out:
             excluded += len(read.relations)
             continue
         reader = read.user or read.role or "unknown"
         for relation in read.relations:
             found = counts.get((relation, reader))
             if found is None:
-                counts[(relation, reader)] = [1, read.at, tool_of(read.query_tag, read.user, read.role)]
+                counts[(relation, reader)] = [
+                    1,
+                    read.at,
+                    tools.get(who) or tools.setdefault(who, tool_of(*who)),
+                ]
             else:
                 found[0] += 1
                 if read.at > found[1]:
