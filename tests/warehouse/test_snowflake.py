@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 import sqlglot
 
+from metapipeline.mode.snapshot import WorkspaceSnapshot
+from metapipeline.platform.graph import build_platform_graph
+from metapipeline.platform.unused import find_unused_models
 from metapipeline.sandbox.harness import Emulator, EmulatorServer, Request, Response, Route, free_port
+from metapipeline.sandbox.sample import expected_outcomes
 from metapipeline.sandbox.sample.warehouse_history import sample_reads
 from metapipeline.sandbox.snowflake_standin import (
     ACCESS_HISTORY_INSERT,
@@ -27,6 +31,7 @@ from metapipeline.warehouse.snowflake import (
     snowflake_usage,
     split_object_name,
 )
+from metapipeline.warehouse.sources import read_usage_source
 from metapipeline.warehouse.usage import Read, UsageSettings, fold_reads
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
@@ -386,3 +391,18 @@ def test_nothing_listening_is_a_failure_without_the_password():
     usage = snowflake_usage(_connect_to(free_port()), DEFAULTS, NOW)
     assert usage.failure and "OperationalError" in usage.failure
     assert PASSWORD not in usage.failure and usage.incomplete_because()
+
+
+def test_the_sample_outcome_through_the_standin(sample_loaded, standin, sample_projects, monkeypatch):
+    """The job's path (METAPIPELINE_WAREHOUSE_USAGE=snowflake): the reverse-ETL model is kept with
+    its reads, the dbt-only and the abandoned ones are proposed, exactly as with the reads file."""
+    for name, value in standin.env().items():
+        monkeypatch.setenv(name, value)
+    usage = read_usage_source("snowflake", DEFAULTS, NOW)
+    no_mode = WorkspaceSnapshot(workspace="freshcart", taken_at=NOW.isoformat())
+    graph = build_platform_graph(sample_projects, no_mode, {}, warehouse=usage)
+    candidates = {m.unique_id for m in find_unused_models(graph, max_share=1).candidates}
+    warehouse = expected_outcomes()["warehouse"]
+    assert not set(warehouse["kept"]) & candidates
+    assert set(warehouse["still_unused"]) <= candidates
+    assert graph.has_edge("model.freshcart.fct_basket_affinity", "warehouse.reader.HIGHTOUCH_SYNC")
