@@ -178,7 +178,11 @@ def postgres_server() -> Iterator[str]:
 
     pg("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
     # Durability is pointless for a throwaway server: fsync off keeps the tests quick.
-    options = f"-k {base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+    # pg_stat_statements (the warehouse usage source) counts only when preloaded.
+    options = (
+        f"-k {base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+        " -c shared_preload_libraries=pg_stat_statements"
+    )
     pg("pg_ctl", "start", "-w", "-D", str(data), "-l", str(log), "-o", options)
     try:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"

@@ -3,9 +3,10 @@
 It records every action taken on a Mode report (or only planned, in a dry run). It caches what
 incremental ingestion needs to skip unchanged reports and recently read report owners, the
 SQL-lineage reference extractions so that a run parses only SQL it has not seen, and what each
-pull request was planned from, so that a run with the same inputs need not plan it again.
-Plain data goes in and out: `Action`,
-`CachedReport` and `Extraction` records (the last stored as JSON), timezone-aware UTC datetimes.
+pull request was planned from, so that a run with the same inputs need not plan it again, and
+snapshots of a warehouse's cumulative statement counters (pg_stat_statements), which differenced
+give reads per window. Plain data goes in and out: `Action`, `CachedReport`, `UsageSnapshot`,
+`StatementCalls` and `Extraction` records (the last stored as JSON), timezone-aware UTC datetimes.
 The schema is versioned; `Ledger` migrates it on open and refuses a database written by a newer
 metapipeline.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -38,6 +40,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    exists,
     func,
     insert,
     select,
@@ -108,6 +111,30 @@ class PublishedChange:
     content_hash: str
     files: int
     at: datetime
+
+
+@dataclass(frozen=True)
+class UsageSnapshot:
+    """When a warehouse's cumulative statement counters were read, and since when they had counted
+    (pg_stat_statements_info.stats_reset; None where the warehouse does not say)."""
+
+    taken_at: datetime
+    counting_since: datetime | None
+
+
+@dataclass(frozen=True)
+class StatementCalls:
+    """A statement's cumulative calls as of a snapshot. The client writes a row only where the
+    calls changed since the statement's previous row, or its counters restarted (0: no longer
+    counted), so a statement's calls as of any snapshot are those of its newest row at or before
+    it. `relations` is the client's JSON text, which the ledger never reads."""
+
+    taken_at: datetime
+    user: str
+    database: str
+    queryid: str
+    calls: int
+    relations: str
 
 
 class _UTCDateTime(TypeDecorator[datetime]):
@@ -216,6 +243,30 @@ mode_creators_table = Table(
 )
 
 
+usage_snapshots_table = Table(
+    "usage_snapshots",
+    metadata,
+    # `source`: the counters' owner (a server and database, never a password).
+    Column("source", String(512), primary_key=True),
+    Column("taken_at", _UTCDateTime, primary_key=True),
+    Column("counting_since", _UTCDateTime),
+)
+
+
+usage_statement_calls_table = Table(
+    "usage_statement_calls",
+    metadata,
+    # Key first: pruning looks for a statement's newer rows.
+    Column("source", String(512), primary_key=True),
+    Column("user_name", String(255), primary_key=True),
+    Column("database_name", String(255), primary_key=True),
+    Column("queryid", String(64), primary_key=True),
+    Column("taken_at", _UTCDateTime, primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+    Column("relations", Text, nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     # The tables above are the current schema. When one changes, freeze this step's own copy of
     # the first tables here and add a step that alters them: a step, once released, never changes.
@@ -255,8 +306,12 @@ def _v6(conn: Connection) -> None:
     conn.execute(text(f"ALTER TABLE cached_reports ADD COLUMN {column.name} {kind}"))
 
 
+def _v7(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[usage_snapshots_table, usage_statement_calls_table])
+
+
 # Step i brings the schema to version i + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 _INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
     "sqlite": sqlite.insert,
     "postgresql": postgresql.insert,
@@ -541,6 +596,89 @@ class Ledger:
                 conn.execute(update(t).where(t.c.key.in_(touched[i : i + 500])).values(last_used_at=now))
             pruned = conn.execute(delete(t).where(t.c.last_used_at < now - timedelta(days=keep_days)))
             return pruned.rowcount
+
+    def usage_history(self, source: str, since: datetime) -> tuple[list[UsageSnapshot], list[StatementCalls]]:
+        """The source's snapshots from the newest one taken at or before `since` (all of them when
+        none was) and every statement row kept, each oldest first."""
+        s, c = usage_snapshots_table, usage_statement_calls_table
+        with self.engine.begin() as conn:
+            anchor = conn.scalar(
+                select(func.max(s.c.taken_at)).where(s.c.source == source, s.c.taken_at <= since)
+            )
+            query = select(s.c.taken_at, s.c.counting_since).where(s.c.source == source)
+            if anchor is not None:
+                query = query.where(s.c.taken_at >= anchor)
+            snapshots = [
+                UsageSnapshot(row.taken_at, row.counting_since)
+                for row in conn.execute(query.order_by(s.c.taken_at))
+            ]
+            rows = conn.execute(
+                select(c.c.taken_at, c.c.user_name, c.c.database_name, c.c.queryid, c.c.calls, c.c.relations)
+                .where(c.c.source == source)
+                .order_by(c.c.taken_at, c.c.user_name, c.c.database_name, c.c.queryid)
+            )
+            statements = [
+                StatementCalls(r.taken_at, r.user_name, r.database_name, r.queryid, r.calls, r.relations)
+                for r in rows
+            ]
+        return snapshots, statements
+
+    def save_usage_snapshot(
+        self,
+        source: str,
+        snapshot: UsageSnapshot,
+        statements: Iterable[StatementCalls],
+        *,
+        keep_since: datetime,
+    ) -> int:
+        """Store a snapshot and the statement rows that changed in it, then prune what no snapshot
+        from the newest one at or before `keep_since` on needs: older snapshots, and each statement's
+        rows older than its newest one at or before that snapshot (and that one too if its calls are
+        0). Returns how many statement rows were deleted."""
+        s, c = usage_snapshots_table, usage_statement_calls_table
+        rows = [
+            {
+                "source": source,
+                "user_name": r.user,
+                "database_name": r.database,
+                "queryid": r.queryid,
+                "taken_at": snapshot.taken_at,
+                "calls": r.calls,
+                "relations": r.relations,
+            }
+            for r in statements
+        ]
+        with self.engine.begin() as conn:
+            if self._dialect == "postgresql":
+                # One save at a time, so that a prune never runs beside another run's insert.
+                conn.execute(text("SELECT pg_advisory_xact_lock(7102746157)"))
+            conn.execute(insert(s).values(source=source, **vars(snapshot)))
+            if rows:
+                conn.execute(insert(c), rows)
+            anchor = conn.scalar(
+                select(func.max(s.c.taken_at)).where(s.c.source == source, s.c.taken_at <= keep_since)
+            )
+            if anchor is None:
+                return 0
+            conn.execute(delete(s).where(s.c.source == source, s.c.taken_at < anchor))
+            newer = c.alias("newer")
+            superseded = conn.execute(
+                delete(c).where(
+                    c.c.source == source,
+                    c.c.taken_at < anchor,
+                    exists().where(
+                        newer.c.source == c.c.source,
+                        newer.c.user_name == c.c.user_name,
+                        newer.c.database_name == c.c.database_name,
+                        newer.c.queryid == c.c.queryid,
+                        newer.c.taken_at > c.c.taken_at,
+                        newer.c.taken_at <= anchor,
+                    ),
+                )
+            )
+            # Then a statement no longer counted at the anchor needs no row there at all.
+            gone = conn.execute(delete(c).where(c.c.source == source, c.c.taken_at <= anchor, c.c.calls == 0))
+            return superseded.rowcount + gone.rowcount
 
     def _upsert(self, table: Table, keys: list[str], updated: list[str]) -> Any:
         """An insert that, on a row with the same `keys`, overwrites its `updated` columns instead."""
