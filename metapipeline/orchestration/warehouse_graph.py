@@ -1,5 +1,6 @@
 """The `warehouse` graph: who read which relation straight from the warehouse (its access history)."""
 
+from contextlib import closing
 from typing import Any
 
 from dagster import Config, MetadataValue, OpExecutionContext, Output, graph, op
@@ -10,7 +11,7 @@ from metapipeline.dbt.relations import dialect_for_dbt_adapter
 from metapipeline.markdown import table as markdown_table
 from metapipeline.orchestration.artifacts import run_file
 from metapipeline.orchestration.policies import kind
-from metapipeline.orchestration.resources import ClockResource, WarehouseResource
+from metapipeline.orchestration.resources import ClockResource, LedgerResource, WarehouseResource
 from metapipeline.run_files import WAREHOUSE_USAGE
 from metapipeline.warehouse.sources import describe, read_usage_source
 from metapipeline.warehouse.usage import UsageSettings, WarehouseUsage, write_usage
@@ -49,6 +50,7 @@ def warehouse_usage(
     context: OpExecutionContext,
     config: UsageConfig,
     warehouse: WarehouseResource,
+    ledger: LedgerResource,
     clock: ClockResource,
     projects: list[DbtProject],
 ) -> Output[WarehouseUsage | None]:
@@ -62,7 +64,9 @@ def warehouse_usage(
         return Output(None, metadata={"source": MetadataValue.text("not configured")})
     # Names in a reads file or a query text are read as the (first) project's warehouse spells them.
     dialect = dialect_for_dbt_adapter(projects[0].adapter_type) if projects else ""
-    usage = read_usage_source(spec, config.settings(), clock.now(), dialect=dialect)
+    # The ledger keeps what a source needs between runs (pg_stat_statements' counts, to difference).
+    with closing(ledger.open()) as store:
+        usage = read_usage_source(spec, config.settings(), clock.now(), dialect=dialect, history=store)
     write_usage(usage, run_file(context, WAREHOUSE_USAGE))
     readers = sorted(usage.readers().items(), key=lambda item: -item[1][0])
     incomplete = usage.incomplete_because()

@@ -710,8 +710,9 @@ def _share_sqlite(engine: Engine) -> None:
         # Hand transactions to SQLAlchemy (pysqlite's own would leave DDL outside them), let
         # readers run beside a writer (WAL), and wait for a busy writer instead of failing.
         dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        # The timeout first: switching a new file to WAL takes a lock another connection may hold.
         dbapi_connection.execute("PRAGMA busy_timeout=30000")
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
