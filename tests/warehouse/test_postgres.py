@@ -14,9 +14,14 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 import metapipeline.warehouse.postgres as postgres
+from metapipeline.mode.snapshot import WorkspaceSnapshot
+from metapipeline.platform.analysis import unused_models
+from metapipeline.platform.graph import build_platform_graph
+from metapipeline.platform.unused import Protections
 from metapipeline.sandbox.harness import free_port
 from metapipeline.store.ledger import Ledger, StatementCalls, UsageSnapshot
 from metapipeline.warehouse.postgres import Counters, difference, postgres_usage, statement_reads
+from metapipeline.warehouse.sources import read_usage_source
 from metapipeline.warehouse.usage import RelationUsage, UsageSettings
 
 DB = "analytics"
@@ -430,3 +435,39 @@ def test_a_refused_connection_fails_without_the_password() -> None:
     usage = postgres_usage(url, SETTINGS, datetime.now(UTC), history=None)
     assert usage.failure and "refused" in usage.failure.casefold()
     assert PASSWORD not in usage.failure and PASSWORD not in usage.source
+
+
+def test_the_sample_outcome_through_postgresql(
+    warehouse: dict[str, str], ledger: Ledger, sample_projects
+) -> None:
+    """The job's path with a PostgreSQL URL: too short a history refuses every proposal; once it
+    covers the window, the reverse-ETL model is kept and the one only dbt reads is proposed."""
+    _execute(
+        warehouse["admin"],
+        "CREATE TABLE IF NOT EXISTS marts.fct_app_funnel (step int)",
+        "GRANT SELECT ON marts.fct_app_funnel TO dbt_runner",
+    )
+    _reset(warehouse)
+    _execute(warehouse["hightouch_sync"], "SELECT * FROM marts.fct_basket_affinity")
+    _execute(warehouse["dbt_runner"], "SELECT * FROM marts.fct_app_funnel")
+    no_mode = WorkspaceSnapshot(workspace="freshcart", taken_at="now")
+    settings = UsageSettings(exclude_users=("dbt_runner",))
+
+    def candidates(now: datetime) -> tuple[set[str], str | None]:
+        usage = read_usage_source(warehouse["admin"], settings, now, history=ledger)
+        graph = build_platform_graph(sample_projects, no_mode, {}, warehouse=usage)
+        unused = unused_models(
+            graph, no_mode, archived_now=(), protections=Protections(), max_share=1, warehouse=usage
+        )
+        return {m.unique_id for m in unused.candidates}, unused.refusal
+
+    first = datetime.now(UTC)
+    proposed, refusal = candidates(first)
+    assert proposed == set() and refusal and "reaches back to" in refusal  # counting began just now
+
+    _execute(warehouse["hightouch_sync"], "SELECT * FROM marts.fct_basket_affinity")
+    _execute(warehouse["dbt_runner"], "SELECT * FROM marts.fct_app_funnel")
+    proposed, refusal = candidates(first + timedelta(days=91))
+    assert refusal is None
+    assert "model.freshcart.fct_basket_affinity" not in proposed  # hightouch_sync read it
+    assert "model.freshcart.fct_app_funnel" in proposed  # only dbt did
