@@ -31,7 +31,7 @@ from metapipeline.lineage.references import Extraction
 
 # In every key, so that extractions persisted by other code are never reused: a new sqlglot may
 # parse differently. Bump the number when extract_references starts returning other results.
-EXTRACTOR_VERSION = f"1+sqlglot{sqlglot.__version__}"
+EXTRACTOR_VERSION = f"2+sqlglot{sqlglot.__version__}"  # 2: writes apart, names per dialect
 # In every raw key too: what a template renders to depends on python-liquid and on our renderer.
 _RENDERER_SOURCE = hashlib.sha256(Path(templates.__file__).read_bytes()).hexdigest()[:16]
 RENDERER_VERSION = f"liquid{liquid.__version__}+{_RENDERER_SOURCE}"

@@ -44,10 +44,15 @@ def _answer(line: str, index: RelationIndex | None, cache: ReferenceCache) -> di
         index=index,
         cache=cache,
     )
-    answer: dict[str, Any] = {"tables": list(lineage.tables), "status": lineage.status}
+    answer: dict[str, Any] = {
+        "tables": list(lineage.tables),
+        "writes": list(lineage.writes),
+        "status": lineage.status,
+    }
     if index is not None:
         answer["nodes"] = list(lineage.nodes)
         answer["unresolved"] = list(lineage.unresolved)
+        answer["written_nodes"] = list(lineage.written_nodes)
     if lineage.error:
         answer["error"] = lineage.error
     return answer

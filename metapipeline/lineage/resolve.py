@@ -23,6 +23,7 @@ from metapipeline.lineage.references import (
     Extraction,
     TableRef,
     extract_references,
+    fallback_references,
     scan_identifiers,
 )
 from metapipeline.lineage.templates import PLACEHOLDER, TemplateError, expand_definitions, render
@@ -37,10 +38,12 @@ class QueryLineage:
     (not renderable: known relations matched in the raw text and its definitions); `error` says why."""
 
     status: str
-    nodes: tuple[str, ...]  # dbt unique_ids
+    nodes: tuple[str, ...]  # dbt unique_ids read
     tables: tuple[str, ...]  # relation names as read, qualified by the defaults
     unresolved: tuple[str, ...]  # tables no dbt node builds (parsed queries, with an index only)
     error: str | None = None
+    writes: tuple[str, ...] = ()  # relation names the query writes (INSERT, MERGE, UPDATE, DROP, ...)
+    written_nodes: tuple[str, ...] = ()  # dbt unique_ids whose relation the query writes: a warning
 
 
 Job = tuple[str, str, str | None, str | None]  # rendered SQL, dialect, default database and schema
@@ -146,7 +149,7 @@ def _render(item: QueryInput) -> Extraction | tuple[str, Job]:
         sql = render(item.raw_sql, item.definitions)
     except TemplateError as exc:
         text = "\n".join((item.raw_sql, *item.definitions.values()))
-        return Extraction(FAILED, scan_identifiers(text, dialect, *defaults), str(exc))
+        return fallback_references(FAILED, text, str(exc), dialect, *defaults)
     return ReferenceCache.key(sql, dialect, *defaults), (sql, dialect, *defaults)
 
 
@@ -187,25 +190,31 @@ def _match(
     nodes: set[str] = set()
     tables: set[str] = set()
     unresolved: set[str] = set()
-    for ref in other_branches:
+    written = {ref.parts for ref in extraction.writes}
+    for ref in (*other_branches, *extraction.mentions):  # words that count only when a relation is known
+        if ref.parts in written:
+            continue  # a name the query writes (INSERT INTO it in another branch) is not read
         found = _lookup(ref, index) if index is not None else ()
         nodes.update(found)
         tables.update([ref.display] if found else [])
     for ref in extraction.tables:
         found = _lookup(ref, index) if index is not None else ()
-        if found:
-            nodes.update(found)
-            tables.add(ref.display)
-        elif extraction.status == PARSED:  # a text scan's unknown names are just words
-            tables.add(ref.display)
-            if index is not None:
-                unresolved.add(ref.display)
+        nodes.update(found)
+        tables.add(ref.display)
+        if not found and index is not None and extraction.status == PARSED:
+            unresolved.add(ref.display)  # a text scan's names may be misread: not worth a report
+    written_nodes: set[str] = set()
+    if index is not None:
+        for ref in extraction.writes:
+            written_nodes.update(_lookup(ref, index))
     return QueryLineage(
         extraction.status,
         tuple(sorted(nodes)),
         tuple(sorted(tables)),
         tuple(sorted(unresolved)),
         extraction.error,
+        tuple(sorted(ref.display for ref in extraction.writes)),
+        tuple(sorted(written_nodes)),
     )
 
 

@@ -43,12 +43,20 @@ def _run_in_process(monkeypatch: pytest.MonkeyPatch, lines: list[Any], *args: st
 def test_refs_answers_each_line_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     answers = _run_in_process(monkeypatch, [*LINES, "not json"])
     assert answers[:2] == [
-        {"tables": ["analytics.Raw.x", "analytics.marts.fct_orders"], "status": "parsed"},
-        {"tables": ["shop.public.orders"], "status": "parsed"},
+        {"tables": ["analytics.Raw.x", "analytics.marts.fct_orders"], "writes": [], "status": "parsed"},
+        {"tables": ["shop.public.orders"], "writes": [], "status": "parsed"},
     ]
-    assert answers[2]["status"] == "fallback" and answers[2]["tables"] == [] and answers[2]["error"]
+    # SQL that does not parse still names the tables in table positions, without a manifest too.
+    assert answers[2]["status"] == "fallback" and answers[2]["error"]
+    assert answers[2]["tables"] == ["marts.dim_stores"]
     assert answers[3] == {"error": 'expected an object with a string "sql"'}
     assert answers[4]["error"].startswith("not JSON")
+
+
+def test_refs_reports_reads_and_writes_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    line = {"sql": "INSERT INTO marts.t SELECT * FROM raw.src; DROP TABLE raw.tmp", "dialect": "snowflake"}
+    [answer] = _run_in_process(monkeypatch, [line])
+    assert answer == {"tables": ["raw.src"], "writes": ["marts.t", "raw.tmp"], "status": "parsed"}
 
 
 def test_refs_with_manifests_adds_nodes(

@@ -76,15 +76,16 @@ def test_parts_are_normalised_under_the_dialect() -> None:
     assert ref.parts == ("db", "marts", "orders")
 
 
-def test_unparseable_sql_falls_back_to_identifier_chains() -> None:
+def test_unparseable_sql_falls_back_to_table_positions_and_identifier_chains() -> None:
     extraction = extract_references(
         "-- from fake.comment\nSELECT COUNT(* FROM marts.orders o JOIN \"Raw\".x ON 'a.b' = o.id ((",
         "snowflake",
     )
     assert extraction.status == FALLBACK and extraction.error
-    displays = {ref.display for ref in extraction.tables}
-    assert {"marts.orders", "Raw.x", "o.id"} <= displays
-    assert not {"fake.comment", "a.b"} & displays  # comments and strings are not scanned
+    assert {ref.display for ref in extraction.tables} == {"marts.orders", "Raw.x"}  # table positions
+    mentions = {ref.display for ref in extraction.mentions}  # matched against known relations only
+    assert "o.id" in mentions
+    assert not {"fake.comment", "a.b"} & (mentions | {ref.display for ref in extraction.tables})
 
 
 def test_scan_splits_backticked_names() -> None:
