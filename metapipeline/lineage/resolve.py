@@ -8,6 +8,7 @@ last, in the caller, so cached extractions stay valid when the dbt project chang
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,14 @@ from metapipeline.lineage.references import (
     fallback_references,
     scan_identifiers,
 )
-from metapipeline.lineage.templates import PLACEHOLDER, TemplateError, expand_definitions, render
+from metapipeline.lineage.templates import (
+    PLACEHOLDER,
+    TemplateError,
+    expand_definitions,
+    form_values,
+    render,
+    split_forms,
+)
 
 # Below this many queries to parse, worker start-up costs more than it saves.
 PARALLEL_MIN_BATCH = 256
@@ -44,6 +52,11 @@ class QueryLineage:
     error: str | None = None
     writes: tuple[str, ...] = ()  # relation names the query writes (INSERT, MERGE, UPDATE, DROP, ...)
     written_nodes: tuple[str, ...] = ()  # dbt unique_ids whose relation the query writes: a warning
+    # Of `nodes`, those reached only through a Liquid parameter in a name whose values are unknown
+    # (`{{ chain }}.transactions`, no form options): kept in `nodes` so the models are not called
+    # unused, to be left out of exposures and centrality and listed for review.
+    ambiguous: tuple[str, ...] = ()
+    ambiguous_tables: tuple[str, ...] = ()  # those names, the unknown parameter shown as `*`
 
 
 Job = tuple[str, str, str | None, str | None]  # rendered SQL, dialect, default database and schema
@@ -72,12 +85,12 @@ def resolve_query(
     item = QueryInput(raw_sql, definitions or {}, adapter, default_database, default_schema)
     prepared = _prepare(item, cache)
     if isinstance(prepared, Extraction):
-        return _match(prepared, index, _other_branches(item))
+        return _match(prepared, index, _template_refs(item))
     key, job = prepared
     extraction = extract_references(*job)
     if cache is not None:
         cache.put(key, extraction)
-    return _match(extraction, index, _other_branches(item))
+    return _match(extraction, index, _template_refs(item))
 
 
 def resolve_many(
@@ -113,7 +126,7 @@ def resolve_many(
         found[i] = fresh[key]
     for i in rendered:
         cache.put(raw_keys[i], found[i])
-    return [_match(found[i], index, _other_branches(item)) for i, item in enumerate(items)]
+    return [_match(found[i], index, _template_refs(item)) for i, item in enumerate(items)]
 
 
 def _raw_keys(items: Sequence[QueryInput]) -> list[str]:
@@ -153,23 +166,109 @@ def _render(item: QueryInput) -> Extraction | tuple[str, Job]:
     return ReferenceCache.key(sql, dialect, *defaults), (sql, dialect, *defaults)
 
 
-def _other_branches(item: QueryInput) -> tuple[TableRef, ...]:
-    """Names in Liquid branches the defaults did not take (`{% if region == 'eu' %}`): rendering
-    sees one branch only, so known relations named anywhere in the template count as read too.
-    A model read only in another branch is then never called unused."""
+@dataclass(frozen=True)
+class _TemplateRefs:
+    """What the template says beyond its rendering with the defaults."""
+
+    branches: tuple[TableRef, ...] = ()  # names in Liquid branches the defaults did not take
+    # Names holding form parameters, once per known value (or value combination): reads, writes.
+    variants: tuple[TableRef, ...] = ()
+    variant_writes: tuple[TableRef, ...] = ()
+    unknown: tuple[TableRef, ...] = ()  # with a parameter whose values are unknown: ambiguous
+    covered: frozenset[str] = frozenset()  # templated names as rendered that `variants` stand for
+
+
+_NO_TEMPLATE = _TemplateRefs()
+
+
+def _template_refs(item: QueryInput) -> _TemplateRefs:
     text = item.raw_sql
+    if "{{" not in text and "{%" not in text:
+        return _NO_TEMPLATE
     if "{{" in text:
         # If expansion fails, so does rendering, and the failed status scans everything anyway.
         with contextlib.suppress(TemplateError):
             text = expand_definitions(text, item.definitions)
-    if not _CONTROL_FLOW.search(text):
-        return ()
-    return scan_identifiers(
-        text, dialect_for_adapter(item.adapter), item.default_database, item.default_schema
-    )
+    dialect = dialect_for_adapter(item.adapter)
+    defaults = (item.default_database, item.default_schema)
+    branches = scan_identifiers(text, dialect, *defaults) if _CONTROL_FLOW.search(text) else ()
+    if "{{" not in text:
+        return _TemplateRefs(branches)
+    return _TemplateRefs(branches, *_parameters(text, dialect, *defaults))
 
 
 _CONTROL_FLOW = re.compile(r"\{%-?\s*(?:if|unless|case|for|tablerow)\b", re.IGNORECASE)
+_TAG = r"\{\{-?\s*[A-Za-z_]\w*\s*-?\}\}"
+_TAG_NAME = re.compile(r"\{\{-?\s*([A-Za-z_]\w*)\s*-?\}\}")
+_TPART = rf'(?:"[^"\n]*"|`[^`\n]*`|\[[^\[\]\n]*\]|(?:[\w$]|{_TAG})+)'
+_TEMPLATED_NAME = re.compile(
+    rf"\b(?P<word>FROM|JOIN|USING|INTO|UPDATE|TABLE)\s+(?P<chain>{_TPART}(?:\s*\.\s*{_TPART})*)",
+    re.IGNORECASE,
+)
+_LIQUID_SET = re.compile(
+    r"\{%-?\s*(?:assign|capture|for|increment|decrement)\s+([A-Za-z_]\w*)", re.IGNORECASE
+)
+MAX_VARIANTS = 256  # value combinations tried per templated name
+
+
+def _parameters(
+    text: str, dialect: str, default_database: str | None, default_schema: str | None
+) -> tuple[tuple[TableRef, ...], tuple[TableRef, ...], tuple[TableRef, ...], frozenset[str]]:
+    """Table names holding Liquid parameters (`{{ chain }}.transactions`, `orders_{{ region }}`),
+    each with every value its form allows; a parameter without known values stays a placeholder,
+    matched as a pattern by the caller and called ambiguous."""
+    reads: dict[str, TableRef] = {}
+    writes: dict[str, TableRef] = {}
+    unknown: dict[str, TableRef] = {}
+    covered: set[str] = set()
+    known = form_values(text)
+    set_by_liquid = {m.group(1) for m in _LIQUID_SET.finditer(text)}
+    defaults: dict[str, object] | None = None
+    for match in _TEMPLATED_NAME.finditer(text):
+        chain = match.group("chain")
+        if "{{" not in chain:
+            continue
+        names = list(dict.fromkeys(_TAG_NAME.findall(chain)))
+        if set_by_liquid & set(names):
+            continue  # Liquid itself gives it a value: the rendered SQL names the table
+        choices = []
+        for name in names:
+            values, closed = known.get(name, ((), False))
+            choices.append(values if closed else (*values, PLACEHOLDER))
+        written = match.group("word").upper() in ("INTO", "UPDATE", "TABLE")
+        for count, combination in enumerate(itertools.product(*choices)):
+            if count >= MAX_VARIANTS:
+                break
+            value = dict(zip(names, combination, strict=True))
+            ref = _qualified(_substitute(chain, value), dialect, default_database, default_schema)
+            if ref is None:
+                continue
+            target = unknown if PLACEHOLDER in combination else writes if written else reads
+            target.setdefault(ref.display, ref)
+        if all(known.get(name, ((), False))[1] for name in names):
+            # As the defaults render it: a parameter without a default is the placeholder there.
+            defaults = defaults if defaults is not None else split_forms(text)[1]
+            rendered = {n: (known[n][0][0] if n in defaults else PLACEHOLDER) for n in names}
+            ref = _qualified(
+                _substitute(chain, rendered),
+                dialect,
+                default_database,
+                default_schema,
+            )
+            if ref is not None:
+                covered.add(ref.display)
+    return tuple(reads.values()), tuple(writes.values()), tuple(unknown.values()), frozenset(covered)
+
+
+def _substitute(chain: str, values: dict[str, str]) -> str:
+    return _TAG_NAME.sub(lambda m: values[m.group(1)], chain)
+
+
+def _qualified(
+    chain: str, dialect: str, default_database: str | None, default_schema: str | None
+) -> TableRef | None:
+    refs = scan_identifiers(chain, dialect, default_database, default_schema)
+    return refs[0] if len(refs) == 1 else None
 
 
 def _extract_all(jobs: list[Job], processes: int | None) -> list[Extraction]:
@@ -185,36 +284,54 @@ def _extract_job(job: Job) -> Extraction:
 
 
 def _match(
-    extraction: Extraction, index: RelationIndex | None, other_branches: tuple[TableRef, ...] = ()
+    extraction: Extraction, index: RelationIndex | None, template: _TemplateRefs = _NO_TEMPLATE
 ) -> QueryLineage:
     nodes: set[str] = set()
     tables: set[str] = set()
     unresolved: set[str] = set()
+    ambiguous: set[str] = set()
+    ambiguous_tables: set[str] = set()
     written = {ref.parts for ref in extraction.writes}
-    for ref in (*other_branches, *extraction.mentions):  # words that count only when a relation is known
+    # Words that count only when a relation is known: other branches, a text scan's other names,
+    # and the names a form parameter's other values give.
+    for ref in (*template.branches, *extraction.mentions, *template.variants):
         if ref.parts in written:
             continue  # a name the query writes (INSERT INTO it in another branch) is not read
         found = _lookup(ref, index) if index is not None else ()
         nodes.update(found)
         tables.update([ref.display] if found else [])
     for ref in extraction.tables:
+        if ref.templated and ref.display in template.covered:
+            continue  # the parameter's values are known: `variants` hold them
         found = _lookup(ref, index) if index is not None else ()
+        if ref.templated and (found or ref.display != PLACEHOLDER):
+            ambiguous.update(found)
+            ambiguous_tables.add(ref.display.replace(PLACEHOLDER, "*"))
+            tables.add(ref.display)
+            continue
         nodes.update(found)
         tables.add(ref.display)
         if not found and index is not None and extraction.status == PARSED:
             unresolved.add(ref.display)  # a text scan's names may be misread: not worth a report
+    for ref in template.unknown:
+        found = _lookup(ref, index) if index is not None else ()
+        ambiguous.update(found)
+        ambiguous_tables.add(ref.display.replace(PLACEHOLDER, "*"))
+    ambiguous -= nodes
     written_nodes: set[str] = set()
     if index is not None:
-        for ref in extraction.writes:
+        for ref in (*extraction.writes, *template.variant_writes):
             written_nodes.update(_lookup(ref, index))
     return QueryLineage(
         extraction.status,
-        tuple(sorted(nodes)),
+        tuple(sorted(nodes | ambiguous)),
         tuple(sorted(tables)),
         tuple(sorted(unresolved)),
         extraction.error,
         tuple(sorted(ref.display for ref in extraction.writes)),
         tuple(sorted(written_nodes)),
+        tuple(sorted(ambiguous)),
+        tuple(sorted(ambiguous_tables)),
     )
 
 

@@ -84,11 +84,42 @@ def unescape_definition(source: str) -> str:
 def split_forms(sql: str) -> tuple[str, dict[str, Any]]:
     """The SQL without its `{% form %}` blocks, and each parameter's default value."""
     defaults: dict[str, Any] = {}
+    for name, field in _form_fields(sql):
+        if "default" in field:
+            value = field["default"]
+            defaults[name] = value.isoformat() if isinstance(value, dt.date) else value
+    # A `{% form %}` after the last `{% endform %}` never closes (see _form_fields).
+    cut = max((end.end() for end in _ENDFORM.finditer(sql)), default=0)
+    return _FORM.sub("", sql[:cut]) + sql[cut:], defaults
+
+
+def form_values(sql: str) -> dict[str, tuple[tuple[str, ...], bool]]:
+    """Each form parameter's known values (its default, its literal options; `[label, value]`
+    pairs give their value) and whether those are all it may take: False when its options come
+    from a query's results. A free-text parameter is known by its default."""
+    known: dict[str, tuple[tuple[str, ...], bool]] = {}
+    for name, field in _form_fields(sql):
+        values: list[str] = []
+        default = field.get("default")
+        for value in default if isinstance(default, list) else [default]:
+            if value is not None:
+                values.append(value.isoformat() if isinstance(value, dt.date) else str(value))
+        options = field.get("options")
+        closed = not isinstance(options, dict)  # {labels, values, query}: the query's rows
+        for option in options if isinstance(options, list) else ():
+            value = option[-1] if isinstance(option, list) and option else option
+            if value is not None and not isinstance(value, (dict, list)):
+                values.append(str(value))
+        known[name] = (tuple(dict.fromkeys(values)), closed and bool(values))
+    return known
+
+
+def _form_fields(sql: str) -> list[tuple[str, dict[str, Any]]]:
+    fields: list[tuple[str, dict[str, Any]]] = []
     # A `{% form %}` after the last `{% endform %}` never closes: looking for its end from each one
     # would take quadratic time, so only the text before that last end is searched.
     cut = max((end.end() for end in _ENDFORM.finditer(sql)), default=0)
-    head, tail = sql[:cut], sql[cut:]
-    for block in _FORM.findall(head):
+    for block in _FORM.findall(sql[:cut]):
         # libyaml recurses in C and crashes the process on deep nesting (`[[[...`, `- - - ...`, two
         # characters a level): longer blocks go to the pure-Python loader, which raises instead.
         loader = _YAML_LOADER if len(block) <= 2_000 else yaml.SafeLoader
@@ -97,10 +128,9 @@ def split_forms(sql: str) -> tuple[str, dict[str, Any]]:
         except (yaml.YAMLError, RecursionError):
             continue  # a form that is not plain YAML (Liquid inside): its parameters stay placeholders
         for name, field in (spec or {}).items() if isinstance(spec, dict) else ():
-            if isinstance(field, dict) and "default" in field:
-                value = field["default"]
-                defaults[str(name)] = value.isoformat() if isinstance(value, dt.date) else value
-    return _FORM.sub("", head) + tail, defaults
+            if isinstance(field, dict):
+                fields.append((str(name), field))
+    return fields
 
 
 def render(raw_sql: str, definitions: Mapping[str, str] | None = None) -> str:

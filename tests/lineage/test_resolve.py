@@ -147,6 +147,8 @@ def test_templated_names_match_every_relation_they_may_mean(sample_index: Relati
     assert lineage.status == "parsed"
     assert lineage.nodes == ("model.freshcart.dim_customers", "model.freshcart.fct_orders_hourly")
     assert lineage.unresolved == ("mp__param",)
+    # No form says their values: both stay (the models are not unused) but are ambiguous.
+    assert lineage.ambiguous == lineage.nodes
 
 
 def test_a_definition_cycle_fails_but_still_names_the_relations_it_mentions(
