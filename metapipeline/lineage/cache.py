@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
+from functools import cache
 from pathlib import Path
 
-import liquid
 import sqlglot
 
 from metapipeline.lineage import templates
@@ -32,9 +32,16 @@ from metapipeline.lineage.references import Extraction
 # In every key, so that extractions persisted by other code are never reused: a new sqlglot may
 # parse differently. Bump the number when extract_references starts returning other results.
 EXTRACTOR_VERSION = f"2+sqlglot{sqlglot.__version__}"  # 2: writes apart, names per dialect
-# In every raw key too: what a template renders to depends on python-liquid and on our renderer.
-_RENDERER_SOURCE = hashlib.sha256(Path(templates.__file__).read_bytes()).hexdigest()[:16]
-RENDERER_VERSION = f"liquid{liquid.__version__}+{_RENDERER_SOURCE}"
+
+
+@cache
+def renderer_version() -> str:
+    """In every raw key too: what a template renders to depends on python-liquid and on our
+    renderer. Computed on first use: importing python-liquid is slow, and only raw keys need it."""
+    from importlib.metadata import version
+
+    source = hashlib.sha256(Path(templates.__file__).read_bytes()).hexdigest()[:16]
+    return f"liquid{version('python-liquid')}+{source}"
 
 
 class ReferenceCache:
@@ -78,7 +85,7 @@ class ReferenceCache:
                 default_database or "",
                 default_schema or "",
                 EXTRACTOR_VERSION,
-                RENDERER_VERSION,
+                renderer_version(),
             )
         )
 

@@ -7,17 +7,18 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from metapipeline.dbt.manifest import read_manifests
-from metapipeline.dbt.relations import RelationIndex, load_dbt_graph
 from metapipeline.lineage.cache import ReferenceCache
 from metapipeline.lineage.resolve import QueryInput, resolve_query
+
+if TYPE_CHECKING:
+    from metapipeline.dbt.relations import RelationIndex
 
 
 def run_refs(stdin: TextIO, stdout: TextIO, manifests: Sequence[Path] = ()) -> int:
     try:
-        index = load_dbt_graph(read_manifests(manifests)).relation_index() if manifests else None
+        index = _index(manifests) if manifests else None
     except (OSError, ValueError) as exc:
         print(f"metapipeline refs: {exc}", file=sys.stderr)
         return 2
@@ -29,6 +30,13 @@ def run_refs(stdin: TextIO, stdout: TextIO, manifests: Sequence[Path] = ()) -> i
             stdout.write(json.dumps(_answer(line, index, cache)) + "\n")
             stdout.flush()  # a caller may wait for each answer before sending the next line
     return 0
+
+
+def _index(manifests: Sequence[Path]) -> RelationIndex:
+    from metapipeline.dbt.manifest import read_manifests  # only with manifests: it is slow to import
+    from metapipeline.dbt.relations import load_dbt_graph
+
+    return load_dbt_graph(read_manifests(manifests)).relation_index()
 
 
 def _answer(line: str, index: RelationIndex | None, cache: ReferenceCache) -> dict[str, Any]:

@@ -12,10 +12,9 @@ import itertools
 import os
 import re
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from metapipeline.dbt.relations import RelationIndex
 from metapipeline.lineage.cache import ReferenceCache
 from metapipeline.lineage.dialects import dialect_for_adapter
 from metapipeline.lineage.references import (
@@ -35,6 +34,9 @@ from metapipeline.lineage.templates import (
     render,
     split_forms,
 )
+
+if TYPE_CHECKING:
+    from metapipeline.dbt.relations import RelationIndex
 
 # Below this many queries to parse, worker start-up costs more than it saves.
 PARALLEL_MIN_BATCH = 256
@@ -275,6 +277,8 @@ def _extract_all(jobs: list[Job], processes: int | None) -> list[Extraction]:
     workers = min(processes or os.cpu_count() or 1, max(1, len(jobs) // 64))
     if workers <= 1 or len(jobs) < PARALLEL_MIN_BATCH:
         return [extract_references(*job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor  # slow to import, seldom needed
+
     with ProcessPoolExecutor(workers) as pool:
         return list(pool.map(_extract_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
-import yaml
-from liquid import Environment, Undefined
-from liquid.exceptions import LiquidError
+# python-liquid and PyYAML are imported on first use: together they take longer to import than
+# every other module `metapipeline refs` needs, and plain SQL needs neither.
 
 PLACEHOLDER = "mp__param"
 
@@ -34,18 +34,19 @@ class TemplateError(ValueError):
     """The query cannot be rendered: a definition cycle, an unknown definition, bad Liquid."""
 
 
-class _Placeholder(Undefined):
-    def __str__(self) -> str:
-        return PLACEHOLDER
+@cache
+def _liquid() -> Any:
+    from liquid import Environment, Undefined
 
+    class _Placeholder(Undefined):
+        def __str__(self) -> str:
+            return PLACEHOLDER
 
-class _Environment(Environment):
-    loop_iteration_limit = MAX_LOOP_ITERATIONS
-    output_stream_limit = MAX_RENDERED_CHARS
+    class _Environment(Environment):
+        loop_iteration_limit = MAX_LOOP_ITERATIONS
+        output_stream_limit = MAX_RENDERED_CHARS
 
-
-_LIQUID = _Environment(undefined=_Placeholder)
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when built with it: 10x faster
+    return _Environment(undefined=_Placeholder)
 
 
 def expand_definitions(sql: str, definitions: Mapping[str, str]) -> str:
@@ -119,10 +120,16 @@ def _form_fields(sql: str) -> list[tuple[str, dict[str, Any]]]:
     # A `{% form %}` after the last `{% endform %}` never closes: looking for its end from each one
     # would take quadratic time, so only the text before that last end is searched.
     cut = max((end.end() for end in _ENDFORM.finditer(sql)), default=0)
-    for block in _FORM.findall(sql[:cut]):
+    blocks = _FORM.findall(sql[:cut])
+    if not blocks:
+        return fields
+    import yaml
+
+    for block in blocks:
         # libyaml recurses in C and crashes the process on deep nesting (`[[[...`, `- - - ...`, two
         # characters a level): longer blocks go to the pure-Python loader, which raises instead.
-        loader = _YAML_LOADER if len(block) <= 2_000 else yaml.SafeLoader
+        # libyaml's loader, when built with it, is 10x faster.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if len(block) <= 2_000 else yaml.SafeLoader
         try:
             spec = yaml.load(block, Loader=loader) if len(block) <= MAX_FORM_CHARS else None
         except (yaml.YAMLError, RecursionError):
@@ -141,7 +148,9 @@ def render(raw_sql: str, definitions: Mapping[str, str] | None = None) -> str:
     sql, defaults = split_forms(sql)
     # Liquid measures its output in UTF-8: a lone surrogate (JSON allows them) would raise there.
     sql = sql.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    from liquid.exceptions import LiquidError
+
     try:
-        return _LIQUID.from_string(sql).render(**defaults)
+        return _liquid().from_string(sql).render(**defaults)
     except LiquidError as exc:
         raise TemplateError(f"Liquid: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
