@@ -6,6 +6,7 @@ import io
 import json
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from metapipeline.cli import main
 from metapipeline.mode.snapshot_file import read_snapshot, write_snapshot
 from metapipeline.run_files import SNAPSHOT, manifest_file
 from metapipeline.sandbox.sample import expected_outcomes, expected_unused_models
+from metapipeline.sandbox.sample.warehouse_history import sample_reads
+from metapipeline.warehouse.files import write_reads_file
 
 EXPECTED = expected_outcomes()
 
@@ -129,3 +132,40 @@ def test_explain_shows_the_path_across_projects_that_keeps_a_model(inputs, capsy
         "model.freshcart_finance.stg_freshcart__refunds_monthly -> "
     ) in out
     assert "exposure.freshcart_finance.board_deck_finance" in out and "unused" not in out
+
+
+def _reads_file(tmp_path, now, reads=None):
+    return write_reads_file(sample_reads(now) if reads is None else reads, tmp_path / "reads.jsonl")
+
+
+def test_plan_with_the_warehouse_history_keeps_the_model_read_straight_from_it(
+    inputs, tmp_path, sample_now, capsys
+):
+    reads = _reads_file(tmp_path, sample_now)
+    assert main(["plan", *inputs, "--warehouse-usage", str(reads), "--out", str(tmp_path / "plan")]) == 0
+    plan = json.loads((tmp_path / "plan" / "plan.json").read_text())
+    assert {m["unique_id"] for m in plan["unused_models"]} == set(expected_unused_models(warehouse=True))
+    courier = next(m for m in plan["unused_models"] if m["unique_id"] == "model.freshcart.fct_courier_shifts")
+    assert "no direct reads in the warehouse 2026-08-25 to 2026-11-23" in courier["why"]
+    assert plan["evidence"]["warehouse usage complete"] is True
+    assert main(["explain", "fct_basket_affinity", *inputs, "--warehouse-usage", str(reads)]) == 0
+    assert "-[read 90 times, last 2026-11-22]-> warehouse.reader.HIGHTOUCH_SYNC" in capsys.readouterr().out
+
+
+def test_a_warehouse_history_too_short_or_unreadable_refuses_every_proposal(inputs, tmp_path, sample_now):
+    recent = [r for r in sample_reads(sample_now) if r.at > sample_now - timedelta(days=30)]
+    for name, path in {
+        "short": _reads_file(tmp_path, sample_now, recent),
+        "broken": tmp_path / "broken.csv",
+    }.items():
+        if name == "broken":
+            path.write_text("time,user,relations\nyesterday,SAM,analytics.marts.fct_orders\n")
+        out = tmp_path / name
+        assert main(["plan", *inputs, "--warehouse-usage", str(path), "--out", str(out)]) == 0
+        plan = json.loads((out / "plan.json").read_text())
+        assert plan["unused_models"] == []
+        says = {
+            "short": "reaches back to 2026-10-24, not to the window's start 2026-08-25",
+            "broken": "failed: 1 rows unreadable (line 2: Invalid isoformat string: 'yesterday')",
+        }[name]
+        assert says in plan["unused_refusal"], plan["unused_refusal"]
