@@ -18,11 +18,11 @@ import contextlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 
 from metapipeline.dbt.relations import normalize_part
@@ -150,10 +150,19 @@ def _parse(sql: str, dialect: str, qualify: Qualify) -> Extraction:
     reads: dict[str, TableRef] = {}
     writes: dict[str, TableRef] = {}
     created: set[Key] = set()
-    for statement in sqlglot.parse(sql, read=dialect or None):
+    for statement in _parser(dialect)(sql):
         if statement is not None:
             _statement_refs(statement, created, qualify, reads, writes)
     return Extraction(PARSED, tuple(reads.values()), None, tuple(writes.values()))
+
+
+@cache
+def _parser(dialect: str) -> Callable[[str], list[exp.Expr | None]]:
+    """The dialect's parse, its tokenizer and parser made once: `sqlglot.parse` makes a dialect,
+    a tokenizer and a parser for every call (both reset themselves on each use)."""
+    instance = Dialect.get_or_raise(dialect or None)
+    tokenizer, parser = instance.tokenizer(), instance.parser()
+    return lambda sql: parser.parse(tokenizer.tokenize(sql), sql)
 
 
 @lru_cache(maxsize=1 << 16)  # the same names recur across queries; normalising them is not free
@@ -259,10 +268,11 @@ def _statement_refs(
         return
     tables: list[exp.Table] = []
     cte_names: set[str] = set()
-    for node in scope.walk():  # one walk for both: it costs as much as the parse's tail
+    # One walk for both (it costs as much as the parse's tail), its type test in compiled sqlglot.
+    for node in scope.find_all(exp.Table, exp.CTE):
         if isinstance(node, exp.Table):
             tables.append(node)
-        elif isinstance(node, exp.CTE):
+        else:
             cte_names.add(node.alias_or_name.casefold())
     not_read = {id(t) for t in (*targets, *skipped)}
     for table in tables:

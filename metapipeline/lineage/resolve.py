@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from metapipeline.lineage.cache import ReferenceCache
 from metapipeline.lineage.dialects import dialect_for_adapter
@@ -279,12 +279,26 @@ def _extract_all(jobs: list[Job], processes: int | None) -> list[Extraction]:
         return [extract_references(*job) for job in jobs]
     from concurrent.futures import ProcessPoolExecutor  # slow to import, seldom needed
 
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(_extract_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+    size = max(1, len(jobs) // (workers * 8))
+    chunks = [jobs[start : start + size] for start in range(0, len(jobs), size)]
+    results: list[list[Extraction] | None] = [None] * len(chunks)
+    # This process is one of the workers: it parses, from the end, every chunk no other process
+    # has started yet (a queued chunk it can cancel). Nothing waits on an idle core.
+    with ProcessPoolExecutor(workers - 1) as pool:
+        futures = [pool.submit(_extract_chunk, chunk) for chunk in chunks]
+        for i in reversed(range(len(chunks))):
+            if futures[i].cancel():
+                results[i] = [extract_references(*job) for job in chunks[i]]
+        for i, future in enumerate(futures):
+            if results[i] is None:
+                results[i] = [Extraction.from_json(data) for data in future.result()]
+    return [extraction for chunk in results for extraction in chunk or ()]
 
 
-def _extract_job(job: Job) -> Extraction:
-    return extract_references(*job)
+def _extract_chunk(jobs: list[Job]) -> list[dict[str, Any]]:
+    # JSON-shaped results: plain lists and strings pickle faster than dataclasses, and the
+    # parent interns the table names it reads back.
+    return [extract_references(*job).to_json() for job in jobs]
 
 
 def _match(
