@@ -73,8 +73,7 @@ class Read(NamedTuple):  # a tuple: histories hold millions of them
     query_tag: str | None = None
 
 
-@dataclass(frozen=True)
-class RelationUsage:
+class RelationUsage(NamedTuple):  # a tuple: a large history folds into millions of them
     """How often one reader read one relation in the window."""
 
     relation: Relation

@@ -166,6 +166,6 @@ def test_a_warehouse_history_too_short_or_unreadable_refuses_every_proposal(inpu
         assert plan["unused_models"] == []
         says = {
             "short": "reaches back to 2026-10-24, not to the window's start 2026-08-25",
-            "broken": "failed: 1 rows unreadable (line 2: Invalid isoformat string: 'yesterday')",
+            "broken": "failed: 1 rows unreadable (line 2: time 'yesterday' is not an ISO 8601 time)",
         }[name]
         assert says in plan["unused_refusal"], plan["unused_refusal"]
