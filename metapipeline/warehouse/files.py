@@ -162,7 +162,7 @@ def _csv_usages(
 
     relation_ids: dict[Relation, int] = {}
     verdicts: dict[tuple[str, str, str], tuple[bool, str | None]] = {}  # (left out, tool) per reader
-    grouped: list[pd.DataFrame] = []
+    total: pd.DataFrame | None = None  # (relation id, reader) -> reads, last, tool, over the chunks so far
     excluded, oldest, line = 0, None, 2
     for chunk in pd.read_csv(reads.path, dtype=str, keep_default_na=False, chunksize=CSV_CHUNK_ROWS):
         lines = pd.RangeIndex(line, line + len(chunk))
@@ -219,18 +219,13 @@ def _csv_usages(
                 "tool": who[kept].map({key: verdicts[key][1] for key in readers}),
             }
         ).explode("relation")
-        grouped.append(
-            frame.groupby(["relation", "reader"], sort=False).agg(
-                reads=("time", "size"), last=("time", "max"), tool=("tool", "first")
-            )
+        grouped = frame.groupby(["relation", "reader"], sort=False).agg(
+            reads=("time", "size"), last=("time", "max"), tool=("tool", "first")
         )
-    if not grouped:
+        # Folded into the running total at once: memory stays at one chunk plus the pairs seen.
+        total = grouped if total is None else _combine(total, grouped)
+    if total is None:
         return [], excluded, oldest
-    total = (
-        pd.concat(grouped)
-        .groupby(level=[0, 1], sort=False)
-        .agg(reads=("reads", "sum"), last=("last", "max"), tool=("tool", "first"))
-    )
     below = total["reads"] < settings.min_reads
     excluded += int(total.loc[below, "reads"].sum())
     total = total[~below]
@@ -256,8 +251,18 @@ def _csv_usages(
     return usages, excluded, oldest
 
 
-CSV_CHUNK_ROWS = 1_000_000
+CSV_CHUNK_ROWS = 500_000
 _CSV_COLUMNS = ("time", "user", "role", "query_tag", "relations", "query_text")
+
+
+def _combine(total: Any, grouped: Any) -> Any:
+    import pandas as pd
+
+    return (
+        pd.concat([total, grouped])
+        .groupby(level=[0, 1], sort=False)
+        .agg(reads=("reads", "sum"), last=("last", "max"), tool=("tool", "first"))
+    )
 
 
 def _ids(relations: tuple[Relation, ...], relation_ids: dict[Relation, int]) -> list[int]:
