@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from metapipeline.dbt.relations import RelationIndex
 from metapipeline.lineage.cache import ReferenceCache
@@ -67,6 +68,25 @@ class WorkspaceLineage:
             for token, lineage in everything.items()
             if lineage.status == FAILED
         )
+
+    def reviews(self) -> list[dict[str, Any]]:
+        """What a person should look at: queries that write a dbt model's relation (Mode should only
+        read), and reads known only through a parameter of unknown values (they protect models but
+        feed no exposure and no centrality)."""
+        found = []
+        for token, lineage in sorted(self.queries.items()):
+            label = self.labels.get(token, "")
+            if lineage.written_nodes:
+                found.append(
+                    {"query": token, "label": label, "kind": "writes a dbt relation",
+                     "tables": list(lineage.writes), "nodes": list(lineage.written_nodes)}
+                )  # fmt: skip
+            if lineage.ambiguous:
+                found.append(
+                    {"query": token, "label": label, "kind": "ambiguous (parameter of unknown values)",
+                     "tables": list(lineage.ambiguous_tables), "nodes": list(lineage.ambiguous)}
+                )  # fmt: skip
+        return found
 
     def unresolved(self) -> dict[str, list[str]]:
         """Warehouse table dbt does not build -> the tokens of the queries reading it."""

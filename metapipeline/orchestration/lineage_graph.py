@@ -102,10 +102,21 @@ def gather_lineage(
     failed = lineage.failed()
     unresolved = lineage.unresolved()
     context.log.info(f"lineage: {counts}; {len(unresolved)} tables dbt does not build")
+    reviews = lineage.reviews()
+    for review in reviews:
+        if review["kind"] == "writes a dbt relation":  # Mode should only read what dbt builds
+            context.log.warning(
+                f"query {review['label']} ({review['query']}) writes {', '.join(review['nodes'])}"
+            )
+    metadata_reviews = markdown_table(
+        ["query", "what", "tables"],
+        [(f"{r['label']} ({r['query']})", r["kind"], ", ".join(r["tables"])) for r in reviews[:TABLE_ROWS]],
+    )
     for token, label, error in failed[:TABLE_ROWS]:
         context.log.warning(f"could not render {label} ({token}): {error}; matched known names in its text")
     metadata: dict[str, Any] = {status: MetadataValue.int(n) for status, n in counts.items()}
     metadata["definitions"] = MetadataValue.int(len(lineage.definitions))
+    metadata["queries to review"] = MetadataValue.md(metadata_reviews)
     metadata["unresolved tables"] = MetadataValue.int(len(unresolved))
     metadata["unresolved references"] = MetadataValue.md(
         markdown_table(

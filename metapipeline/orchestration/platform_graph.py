@@ -184,6 +184,7 @@ def write_plan(
         verdicts=verdicts,
         lifecycle_refusal=lifecycle.refusal,
         unused=unused,
+        lineage_reviews=lineage.reviews(),
         exposure_changes=[
             change for project in projects for change in exposure_changes(project.manifest, reports)
         ],

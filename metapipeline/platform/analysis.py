@@ -125,7 +125,14 @@ def exposure_reports(
             *report.queries,
             *(q for t in report.imported_datasets if t in datasets for q in datasets[t].queries),
         ]
-        nodes = {n for q in queries if (found := lineage.queries.get(q.token)) for n in found.nodes}
+        # A read known only through a parameter of unknown values is no basis for an exposure.
+        nodes = {
+            n
+            for q in queries
+            if (found := lineage.queries.get(q.token))
+            for n in found.nodes
+            if n not in found.ambiguous
+        }
         records.append(
             ReportRecord(
                 token=report.token,

@@ -127,7 +127,13 @@ def _edge_arrays(graph: nx.DiGraph) -> tuple[list[Hashable], Ints, Ints, Floats]
     """The nodes in graph order, and each edge as (source position, target position, weight)."""
     nodes = list(graph)
     index = {node: i for i, node in enumerate(nodes)}
-    edges = list(graph.edges(data="weight", default=1.0))
+    # A read known only through a parameter of unknown values (`how="ambiguous"`) keeps a model
+    # from removal but is not evidence of importance.
+    edges = [
+        (u, v, w)
+        for u, v, w in graph.edges(data="weight", default=1.0)
+        if graph.edges[u, v].get("how") != "ambiguous"
+    ]
     sources = np.fromiter((index[u] for u, _, _ in edges), dtype=np.int64, count=len(edges))
     targets = np.fromiter((index[v] for _, v, _ in edges), dtype=np.int64, count=len(edges))
     weights = np.fromiter((w for _, _, w in edges), dtype=np.float64, count=len(edges))

@@ -138,6 +138,7 @@ def analyse_offline(
         lifecycle_refusal=lifecycle.refusal,
         unused=unused,
         exposure_changes=changes,
+        lineage_reviews=lineage.reviews(),
         evidence={
             **snapshot_evidence(snapshot),
             **dbt_evidence(dbt),

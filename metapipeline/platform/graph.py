@@ -8,7 +8,8 @@ model -> mode_query -> mode_report, model -> mode_query -> mode_dataset -> each 
 imports it, model -> exposure, model -> semantic_model -> metric -> saved_query, model ->
 mode_definition -> mode_query, relation -> warehouse.reader.<user> (a direct reader in the warehouse's
 access history). Edges carry `how`: `dbt`, `cross-project` (between two loaded projects), `parsed` or
-`fallback` (lineage), `mode`, `imports`, `warehouse` (with `reads` and `last_read`), so every
+`fallback` (lineage), `ambiguous` (through a parameter of unknown values: protects, not counted in
+centrality), `mode`, `imports`, `warehouse` (with `reads` and `last_read`), so every
 verdict can be explained.
 Graph attributes: `projects`, `aliases`, `cross_project_links` (see `DbtGraph`).
 """
@@ -194,7 +195,8 @@ def _add_query(
 
 def _add_reads(graph: nx.DiGraph, reader: str, reads: Reads, skip: Collection[str] = ()) -> None:
     aliases = graph.graph.get("aliases", {})
+    ambiguous = set(getattr(reads, "ambiguous", ()))
     for unique_id in reads.nodes:
         dbt_node = aliases.get(unique_id, unique_id)
         if dbt_node in graph and dbt_node not in skip:
-            graph.add_edge(dbt_node, reader, how=reads.status)
+            graph.add_edge(dbt_node, reader, how="ambiguous" if unique_id in ambiguous else reads.status)

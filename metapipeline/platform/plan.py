@@ -30,6 +30,7 @@ class Plan:
     package_models: dict[str, str] = field(default_factory=dict)  # unused, from installed packages
     unused_refusal: str | None = None
     exposure_changes: list[dict[str, Any]] = field(default_factory=list)
+    lineage_reviews: list[dict[str, Any]] = field(default_factory=list)  # WorkspaceLineage.reviews()
     evidence: dict[str, Any] = field(default_factory=dict)  # what the decisions rest on
 
     def to_json(self) -> str:
@@ -84,6 +85,15 @@ class Plan:
                 for c in self.exposure_changes
             ],
         )
+        if self.lineage_reviews:
+            lines += ["", f"## Queries to review ({len(self.lineage_reviews)})", ""]
+            lines += _lines(
+                ["query", "name", "what", "tables", "dbt nodes"],
+                [
+                    (r["query"], r["label"], r["kind"], ", ".join(r["tables"]), ", ".join(r["nodes"]))
+                    for r in self.lineage_reviews
+                ],
+            )
         if self.evidence:
             lines += ["", "## Evidence", ""]
             lines += _lines(["", ""], sorted(self.evidence.items()))
@@ -99,6 +109,7 @@ def build_plan(
     lifecycle_refusal: str | None,
     unused: UnusedModels,
     exposure_changes: list[dict[str, Any]] | None = None,
+    lineage_reviews: list[dict[str, Any]] | None = None,
     evidence: dict[str, Any] | None = None,
     last_runs: Mapping[str, tuple[datetime, float]] | None = None,
 ) -> Plan:
@@ -130,6 +141,7 @@ def build_plan(
         package_models=dict(sorted(unused.package_models.items())),
         unused_refusal=unused.refusal,
         exposure_changes=sorted(exposure_changes or [], key=lambda c: c["exposure"]),
+        lineage_reviews=list(lineage_reviews or []),
         evidence=dict(sorted((evidence or {}).items())),
     )
 
