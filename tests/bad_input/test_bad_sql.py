@@ -369,4 +369,4 @@ def test_refs_answers_json_nested_too_deeply_with_an_error_line() -> None:
     assert run_refs(stdin, stdout) == 0
     first, second = (json.loads(a) for a in stdout.getvalue().splitlines())
     assert first == {"error": "not JSON this reader accepts: nested too deeply"}
-    assert second == {"tables": ["a"], "status": "parsed"}
+    assert second == {"tables": ["a"], "writes": [], "status": "parsed"}

@@ -87,6 +87,7 @@ def test_extractions_round_trip_as_plain_json(ledger: Ledger) -> None:
     assert decoded[_key("failed")] == {
         "status": "failed",
         "tables": [],
+        "writes": [],
         "error": 'unknown definition @café\non line "2" \\ tab\there ✗',
     }
     assert decoded[_key("none parts")]["tables"][0] == [None, None, "orders", "orders", False]
