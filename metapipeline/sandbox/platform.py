@@ -15,6 +15,7 @@ import time as timer
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import Any
 
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.github_emulator import GitHubEmulator
@@ -86,6 +87,16 @@ def install_dbt_packages(project_dir: Path) -> None:
         raise RuntimeError(f"`dbt deps` failed in {project_dir}:\n{result.stdout}{result.stderr}")
 
 
+def sample_github(data_dir: Path, **options: Any) -> GitHubEmulator:
+    """The sample's GitHub: one repository per dbt project of dbt_projects.yaml, each seeded with
+    its project (`options` go to the emulator: its token, ...)."""
+    github = GitHubEmulator(data_dir / "github" / "analytics.git", seed_dir=DBT_PROJECT_DIR, **options)
+    github.add_repository(
+        "freshcart/finance", data_dir / "github" / "finance.git", seed_dir=FINANCE_PROJECT_DIR
+    )
+    return github
+
+
 def parse_rate_limit(text: str) -> tuple[int, float] | None:
     """'40/10' -> 40 requests per 10 seconds; 'off' -> no limit."""
     if text.lower() in {"off", "none", "0"}:
@@ -119,10 +130,7 @@ def start_sample_sandbox(
     mode = ModeEmulator(
         materialize_workspace(anchor), rate_limit=parse_rate_limit(mode_rate_limit), data_dir=data_dir
     )
-    github = GitHubEmulator(data_dir / "github" / "analytics.git", seed_dir=DBT_PROJECT_DIR)
-    github.add_repository(
-        "freshcart/finance", data_dir / "github" / "finance.git", seed_dir=FINANCE_PROJECT_DIR
-    )
+    github = sample_github(data_dir)
     slack = SlackEmulator(data_dir)
     sandbox = Sandbox([mode, github, slack], faults=fault_settings, extra_env=files_env)
     sandbox.start()

@@ -128,11 +128,10 @@ def schedules(runs: int, seed: int, outages: int) -> list[Schedule]:
 def start_sandbox(data_dir: Path, faults: dict[str, str], tokens: dict[str, str] | None = None) -> Any:
     """`start_sample_sandbox`, with the emulators' credentials chosen by the caller."""
     from metapipeline.sandbox.faults import FaultSettings
-    from metapipeline.sandbox.github_emulator import GitHubEmulator
     from metapipeline.sandbox.harness import Sandbox
     from metapipeline.sandbox.mode_emulator import ModeEmulator
-    from metapipeline.sandbox.platform import prepare_sample_files
-    from metapipeline.sandbox.sample import DBT_PROJECT_DIR, materialize_workspace
+    from metapipeline.sandbox.platform import prepare_sample_files, sample_github
+    from metapipeline.sandbox.sample import materialize_workspace
     from metapipeline.sandbox.slack_emulator import SlackEmulator
 
     tokens = tokens or {}
@@ -146,7 +145,7 @@ def start_sandbox(data_dir: Path, faults: dict[str, str], tokens: dict[str, str]
         credentials = {tokens["MODE_TOKEN"]: (tokens["MODE_SECRET"], user)}
     mode = ModeEmulator(document, rate_limit=None, data_dir=data_dir, credentials=credentials)
     github_options = {"token": tokens["GITHUB_TOKEN"]} if "GITHUB_TOKEN" in tokens else {}
-    github = GitHubEmulator(data_dir / "github" / "analytics.git", seed_dir=DBT_PROJECT_DIR, **github_options)
+    github = sample_github(data_dir, **github_options)
     slack_options = {"token": tokens["SLACK_BOT_TOKEN"]} if "SLACK_BOT_TOKEN" in tokens else {}
     slack = SlackEmulator(data_dir, **slack_options)
     settings = {service: FaultSettings.parse(spec) for service, spec in faults.items()}
@@ -303,7 +302,9 @@ def execute(
 
         storage = Path(instance.storage_directory()) / run_id
         plan_file = storage / "plan" / "plan.json"
-        record["plan"] = json.loads(plan_file.read_text()) if plan_file.exists() else None
+        record["plan"] = (
+            json.loads(normalize(plan_file.read_text(), sandbox, data_dir)) if plan_file.exists() else None
+        )
         snapshot_file = storage / "mode" / "snapshot.json"
         if snapshot_file.exists():
             snapshot = json.loads(snapshot_file.read_text())
@@ -320,30 +321,36 @@ def execute(
         ]
         record["mode_history"] = list(sandbox["mode"].emulator.history)
 
-        api, repository = env["GITHUB_API_URL"], env["GITHUB_REPOSITORY"]
-        pulls = requests.get(
-            f"{api}/repos/{repository}/pulls",
-            params={"state": "all", "per_page": 100},
-            headers={"Authorization": f"token {env['GITHUB_TOKEN']}"},
-            timeout=30,
-        ).json()
-        record["pulls"] = [
-            {
-                "number": p["number"],
-                "branch": p["head"]["ref"],
-                "state": p["state"],
-                "title": p["title"],
-                "body": normalize(p["body"] or "", sandbox),
-                "labels": sorted(label["name"] for label in p["labels"]),
+        # Every repository the sample serves (one per dbt project): "where" is repository and branch.
+        github = sandbox["github"].emulator
+        record["pulls"], record["branches"] = [], {}
+        for repository in github.full_names:
+            pulls = requests.get(
+                f"{env['GITHUB_API_URL']}/repos/{repository}/pulls",
+                params={"state": "all", "per_page": 100},
+                headers={"Authorization": f"token {env['GITHUB_TOKEN']}"},
+                timeout=30,
+            ).json()
+            record["pulls"] += [
+                {
+                    "number": p["number"],
+                    "repository": repository,
+                    "branch": p["head"]["ref"],
+                    "where": f"{repository} {p['head']['ref']}",
+                    "state": p["state"],
+                    "title": p["title"],
+                    "body": normalize(p["body"] or "", sandbox),
+                    "labels": sorted(label["name"] for label in p["labels"]),
+                }
+                for p in pulls
+            ]
+            repo = github.repository(repository).repo_dir
+            record["branches"] |= {
+                f"{repository} {branch}": _git(repo, "diff", "main", f"refs/heads/{branch}")
+                for branch in BRANCHES
+                if _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
             }
-            for p in pulls
-        ]
-        repo = data_dir / "sandbox" / "github" / "analytics.git"
-        record["branches"] = {
-            branch: _git(repo, "diff", "main", f"refs/heads/{branch}")
-            for branch in BRANCHES
-            if _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
-        }
+        record["repositories"] = github.full_names
         slack = data_dir / "sandbox" / "slack"
         messages = _jsonl(slack / "messages.jsonl")
         record["slack_messages"] = [
@@ -360,10 +367,13 @@ def execute(
     return record
 
 
-def normalize(text: str, sandbox: Any) -> str:
-    """Without what differs between sandboxes by construction: ports and pull request numbers."""
+def normalize(text: str, sandbox: Any, data_dir: Path | None = None) -> str:
+    """Without what differs between sandboxes by construction: ports, pull request numbers, and
+    the run's own folder (the warehouse reads file the plan's evidence names)."""
     for name, server in sandbox.servers.items():
         text = text.replace(server.base_url, f"<{name}>")
+    if data_dir is not None:
+        text = text.replace(str(data_dir), "<run>")
     return re.sub(r"/pull/\d+", "/pull/N", text)
 
 
@@ -393,8 +403,8 @@ def _strip_plan(plan: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _prs(record: dict[str, Any]) -> dict[str, Any]:
     return {
-        p["branch"]: {k: p[k] for k in ("state", "title", "body", "labels")}
-        | {"diff": record["branches"].get(p["branch"])}
+        p["where"]: {k: p[k] for k in ("state", "title", "body", "labels")}
+        | {"diff": record["branches"].get(p["where"])}
         for p in record["pulls"]
     }
 
@@ -429,7 +439,7 @@ def check(record: dict[str, Any], reference: dict[str, Any]) -> Outcome:
         )  # fmt: skip
 
     # Duplicates: pull requests per branch, archives and deletes per report, Slack messages.
-    per_branch = Counter(p["branch"] for p in record["pulls"])
+    per_branch = Counter(p["where"] for p in record["pulls"])
     duplicate_prs = sum(n - 1 for n in per_branch.values() if n > 1)
     changed = Counter((h["action"], h["report"]) for h in record["mode_history"] if h["changed"])
     recorded = Counter((a["action"], a["report"]) for a in record["ledger_actions"])
@@ -542,8 +552,11 @@ def check_reference(reference: dict[str, Any]) -> list[str]:
         problems.append(f"the fault-free run failed: {reference['failures']}")
     if reference["snapshot_failures"]:
         problems.append(f"the fault-free snapshot is incomplete: {reference['snapshot_failures']}")
-    if sorted(p["branch"] for p in reference["pulls"]) != sorted(BRANCHES):
-        problems.append(f"the fault-free run opened {reference['pulls']}")
+    # A removal in every project's repository; exposures only where Mode reads the project (freshcart).
+    primary, *others = reference["repositories"]
+    expected = {f"{primary} {branch}" for branch in BRANCHES} | {f"{other} {REMOVAL}" for other in others}
+    if {p["where"] for p in reference["pulls"]} != expected:
+        problems.append(f"the fault-free run opened {[p['where'] for p in reference['pulls']]}")
     if not any(a["action"] == "archive" for a in reference["ledger_actions"]):
         problems.append("the fault-free run archived nothing")
     if ("delete", GRACE_EXPIRED_REPORT) not in _mode_actions(reference):

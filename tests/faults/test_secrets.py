@@ -107,7 +107,8 @@ def test_no_secret_reaches_the_event_log_artifacts_pull_requests_slack_notebook_
     assert searched > 100
     for notebook in record["notebooks"]:
         assert Path(notebook).is_relative_to(tmp_path), notebook
-    _search_git(tmp_path / "run-000" / "sandbox" / "github" / "analytics.git", found)
+    for repository in ("analytics.git", "finance.git"):  # one per sample dbt project
+        _search_git(tmp_path / "run-000" / "sandbox" / "github" / repository, found)
     for pull in record["pulls"]:
         _search(pull["body"].encode(), f"the body of pull request {pull['number']}", found)
     for text in record["slack_messages"]:

@@ -25,11 +25,26 @@ REFERENCE: dict[str, Any] = {
         {"action": "archive", "report": "r1", "changed": True},
         {"action": "delete", "report": "r2", "changed": True},
     ],
+    "repositories": ["freshcart/analytics", "freshcart/finance"],
     "pulls": [
-        {"number": n, "branch": b, "state": "open", "title": b, "body": "why", "labels": ["metapipeline"]}
-        for n, b in enumerate(BRANCHES, 1)
+        {
+            "number": n,
+            "repository": repository,
+            "branch": b,
+            "where": f"{repository} {b}",
+            "state": "open",
+            "title": b,
+            "body": "why",
+            "labels": ["metapipeline"],
+        }
+        for n, (repository, b) in enumerate(
+            [*(("freshcart/analytics", b) for b in BRANCHES), ("freshcart/finance", REMOVAL)], 1
+        )
     ],
-    "branches": {b: f"diff of {b}" for b in BRANCHES},
+    "branches": {
+        **{f"freshcart/analytics {b}": f"diff of {b}" for b in BRANCHES},
+        f"freshcart/finance {REMOVAL}": "diff of the finance removal",
+    },
     "slack_messages": ["*metapipeline daily report*"],
     "slack_files": ["a.png", "b.png"],
 }
@@ -77,8 +92,9 @@ def test_each_invariant_catches_its_violation(changes, problem):
 
 def test_acting_on_an_incomplete_snapshot_is_counted():
     outcome = check(_run(snapshot_failures=["queries of report r3: HTTP 503"]), REFERENCE)
-    # an archive and a delete (each in Mode and in the ledger), two pull requests and their branches
-    assert outcome.destructive_on_incomplete == 8
+    # an archive and a delete (each in Mode and in the ledger), three pull requests (two repositories)
+    # and their branches
+    assert outcome.destructive_on_incomplete == 4 + 3 + 3
     assert outcome.result == "VIOLATION"
 
 
