@@ -1,0 +1,235 @@
+"""Mode reports and Datasets as external assets, from the files a run keeps (expected_outcomes.yaml is the truth)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import AssetKey, AssetSpec, Definitions
+
+from metapipeline.mode.client import ModeClient
+from metapipeline.mode.snapshot import take_snapshot
+from metapipeline.mode.snapshot_file import write_snapshot
+from metapipeline.orchestration.mode_asset_state import (
+    PLAN,
+    PLATFORM_GRAPH,
+    ModeAssetState,
+    newest_run_dir,
+    read_state,
+)
+from metapipeline.orchestration.mode_assets import (
+    STATUS_TAG,
+    DagsterModeTranslator,
+    ModeTranslatorData,
+    mode_asset_definitions,
+    mode_asset_key,
+    mode_asset_specs,
+)
+from metapipeline.platform.cli import analyse_offline
+from metapipeline.platform.export import write_graph
+from metapipeline.run_files import manifest_file
+from metapipeline.sandbox.harness import EmulatorServer
+from metapipeline.sandbox.mode_emulator import ModeEmulator
+from metapipeline.sandbox.sample import expected_outcomes
+from metapipeline.store.ledger import Action
+
+EXPECTED = expected_outcomes()
+WORKSPACE = "freshcart"
+ALIASES = {"source.freshcart_finance.stripe.charges": "source.freshcart.payments.charges"}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, sample_workspace, sample_projects, sample_now) -> Path:
+    """A run's kept files, as the job writes them: the platform graph, the plan, the manifests."""
+    server = EmulatorServer(ModeEmulator(sample_workspace, rate_limit=None))
+    server.start()
+    try:
+        env = server.emulator.env(server.base_url)
+        client = ModeClient(
+            env["MODE_HOST"],
+            env["MODE_WORKSPACE"],
+            env["MODE_TOKEN"],
+            env["MODE_SECRET"],
+            requests_per_second=0,
+        )
+        snapshot = take_snapshot(client)
+    finally:
+        server.stop()
+    run = tmp_path_factory.mktemp("home") / "storage" / "run-1"
+    manifests = []
+    for project in sample_projects:
+        path = run / manifest_file(project.name)
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(project.manifest))
+        manifests.append(path)
+    analysis = analyse_offline(
+        manifests, write_snapshot(snapshot, run / "mode" / "snapshot.json"), sample_now
+    )
+    write_graph(analysis.graph, (run / PLATFORM_GRAPH).parent)
+    (run / PLAN).parent.mkdir(parents=True)
+    (run / PLAN).write_text(analysis.plan.to_json())
+    return run
+
+
+@pytest.fixture(scope="module")
+def state(run_dir) -> ModeAssetState:
+    return read_state(run_dir)
+
+
+@pytest.fixture(scope="module")
+def specs(state) -> dict[AssetKey, AssetSpec]:
+    return {spec.key: spec for spec in mode_asset_specs(state)}
+
+
+def _key(token: str) -> AssetKey:
+    return mode_asset_key(WORKSPACE, token)
+
+
+def _dbt_key(specs: dict[AssetKey, AssetSpec], unique_id: str) -> AssetKey:
+    unique_id = ALIASES.get(unique_id, unique_id)
+    [key] = [k for k, s in specs.items() if s.metadata.get("dbt/unique_id") == unique_id]
+    return key
+
+
+def _deps(spec: AssetSpec) -> set[AssetKey]:
+    return {dep.asset_key for dep in spec.deps}
+
+
+def _expected_reads(sample_workspace: dict[str, Any]) -> dict[str, set[str]]:
+    """Report or Dataset token -> the dbt nodes its own queries read, from expected_outcomes."""
+    nodes = {token: q["nodes"] for token, q in {**EXPECTED["queries"], **EXPECTED["dataset_queries"]}.items()}
+    return {
+        report["token"]: {node for query in report["queries"] for node in nodes[query["token"]]}
+        for report in (*sample_workspace["reports"], *sample_workspace["datasets"])
+    }
+
+
+def test_every_report_and_dataset_is_an_asset_reading_its_dbt_nodes(specs, sample_workspace):
+    reads = _expected_reads(sample_workspace)
+    active = {r["token"] for r in sample_workspace["reports"] if not r["archived"]}
+    assert len(active) + len(EXPECTED["workspace"]["archived_by_people"]) == EXPECTED["workspace"]["reports"]
+    assert set(EXPECTED["datasets"]) <= set(reads)
+    for token, nodes in reads.items():
+        spec = specs[_key(token)]
+        imported = {_key(d) for d, about in EXPECTED["datasets"].items() if token in about["imported_by"]}
+        assert _deps(spec) == {_dbt_key(specs, n) for n in nodes} | imported, spec.description
+        assert spec.kinds == {"mode"}
+
+
+def test_a_report_reads_through_its_datasets_exactly_what_its_exposure_lists(specs):
+    def dbt_reads(key: AssetKey) -> set[AssetKey]:
+        deps = _deps(specs[key])
+        through = [dbt_reads(dep) for dep in deps if _is_mode(dep)]
+        return {dep for dep in deps if not _is_mode(dep)}.union(*through)
+
+    for exposure, nodes in EXPECTED["exposures"].items():
+        assert dbt_reads(_key(exposure.removeprefix("mode_"))) == {_dbt_key(specs, n) for n in nodes}, (
+            exposure
+        )
+
+
+def _is_mode(key: AssetKey) -> bool:
+    return key.path[0] == "mode"
+
+
+def test_dbt_models_are_keyed_as_dagster_dbt_keys_them(state, specs):
+    from dagster_dbt.asset_utils import default_asset_key_fn  # 5 s of imports: this test only
+
+    translator = DagsterModeTranslator()
+    assert len(state.dbt_nodes) > 60
+    for props in state.dbt_nodes.values():
+        assert translator.get_dbt_asset_key(props) == default_asset_key_fn(props)
+        assert default_asset_key_fn(props) in specs
+    # A versioned model's key is its alias, a custom schema prefixes the name (dagster-dbt's rules).
+    assert _dbt_key(specs, "model.freshcart_finance.fct_revenue_recognition.v2") == AssetKey(
+        state.dbt_nodes["model.freshcart_finance.fct_revenue_recognition.v2"]["alias"]
+    )
+
+
+def test_metadata_says_who_owns_it_where_it_is_and_how_much_it_is_used(specs):
+    spec = specs[_key("3f1c9a2e7b40")]  # Weekly KPIs, by dana
+    assert spec.owners == ["dana.whitfield@freshcart.example"]
+    assert spec.metadata["mode/url"].url.endswith("3f1c9a2e7b40")
+    assert spec.metadata["mode/views"].value == 2310
+    assert spec.metadata["mode/runs"].value == 1480
+    assert spec.metadata["mode/stale verdict"] == "not stale"
+    assert spec.tags[STATUS_TAG] == "active"
+    assert "Weekly KPIs" in (spec.description or "")
+
+
+def test_stale_and_archived_reports_are_tagged_with_their_verdict(specs):
+    for token, reason in EXPECTED["stale_reports"].items():
+        assert specs[_key(token)].tags[STATUS_TAG] == "stale"
+        assert specs[_key(token)].metadata["mode/stale verdict"].startswith(reason.split(" (")[0])
+    for token in EXPECTED["workspace"]["archived_by_people"]:
+        assert specs[_key(token)].tags[STATUS_TAG] == "archived"
+        assert specs[_key(token)].metadata["mode/archived by"] == "someone in Mode"
+    kept = specs[_key("b7d24e19c0a3")]
+    assert (
+        kept.tags[STATUS_TAG] == "active"
+        and "kept: backs the exposure" in kept.metadata["mode/stale verdict"]
+    )
+
+
+def test_the_ledger_s_archives_and_deletes_override_the_snapshot(run_dir):
+    archived, deleted = list(EXPECTED["stale_reports"])[:2]
+    at = datetime(2026, 11, 23, tzinfo=UTC)
+    history = {
+        token: Action(WORKSPACE, token, "?", action, "stale", "run", at)
+        for token, action in ((archived, "archive"), (deleted, "delete"))
+    }
+    specs = {s.key: s for s in mode_asset_specs(read_state(run_dir, history))}
+    assert specs[_key(archived)].tags[STATUS_TAG] == "archived"
+    assert specs[_key(archived)].metadata["mode/archived by"] == "metapipeline"
+    assert _key(deleted) not in specs
+
+
+def test_without_dbt_models_the_mode_specs_still_depend_on_dagster_dbt_keys(state, specs):
+    alone = {s.key: s for s in mode_asset_specs(state, include_dbt_models=False)}
+    assert set(alone) == {k for k in specs if _is_mode(k)}
+    assert all(_deps(alone[k]) == _deps(specs[k]) for k in alone)
+    Definitions.validate_loadable(Definitions(assets=list(alone.values())))
+
+
+def test_a_translator_subclass_changes_keys_and_the_dependencies_follow(state):
+    class Prefixed(DagsterModeTranslator):
+        def get_asset_key(self, content):
+            return super().get_asset_key(content).with_prefix("bi")
+
+        def get_asset_spec(self, data: ModeTranslatorData) -> AssetSpec:
+            return super().get_asset_spec(data).merge_attributes(tags={"team": "analytics"})
+
+    specs = {s.key: s for s in mode_asset_specs(state, Prefixed())}
+    scorecard = specs[_key("9e5a7c3d1b28").with_prefix("bi")]
+    assert _key("e4b2d6f8a013").with_prefix("bi") in _deps(scorecard)
+    assert scorecard.tags["team"] == "analytics"
+
+
+def test_the_definitions_load_with_mode_and_dbt_assets(run_dir, state):
+    defs = mode_asset_definitions(dagster_home=run_dir.parents[1], ledger_url="sqlite://")
+    graph = defs.resolve_asset_graph()
+    scorecard = graph.get(_key("9e5a7c3d1b28"))
+    assert _key("e4b2d6f8a013") in scorecard.parent_keys
+    assert len(list(graph.get_all_asset_keys())) == len(state.contents) + len(state.dbt_nodes)
+
+
+def test_without_a_run_there_are_no_mode_assets_and_the_log_says_why(tmp_path, caplog):
+    with caplog.at_level(logging.INFO):
+        defs = mode_asset_definitions(dagster_home=tmp_path)
+    assert not list(defs.resolve_asset_graph().get_all_asset_keys())
+    assert "No Mode assets: no run under" in caplog.text
+
+
+def test_the_newest_run_wins(run_dir, tmp_path):
+    older, newer = tmp_path / "storage" / "a", tmp_path / "storage" / "b"
+    for number, run in enumerate((older, newer)):
+        (run / PLATFORM_GRAPH).parent.mkdir(parents=True)
+        (run / PLATFORM_GRAPH).write_text((run_dir / PLATFORM_GRAPH).read_text())
+        stamp = 1_700_000_000 + number
+        os.utime(run / PLATFORM_GRAPH, (stamp, stamp))
+    assert newest_run_dir(tmp_path) == newer
