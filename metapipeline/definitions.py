@@ -1,17 +1,36 @@
 """The Dagster code location that workspace.yaml loads."""
 
+import os
+
 from dagster import Definitions, JobDefinition
 
 from metapipeline.orchestration.alerts import slack_on_run_failure
 from metapipeline.orchestration.jobs import metapipeline, metapipeline_schedule
+from metapipeline.orchestration.mode_assets import mode_asset_definitions
 from metapipeline.orchestration.resources import default_resources
 from metapipeline.orchestration.run_history_job import dbt_run_history, dbt_run_history_schedule
 
-defs = Definitions(
-    jobs=[metapipeline, dbt_run_history],
-    schedules=[metapipeline_schedule, dbt_run_history_schedule],
-    sensors=[slack_on_run_failure],
-    resources=default_resources(),
+DBT_ASSETS_VARIABLE = "METAPIPELINE_DBT_ASSETS"
+
+
+def _include_dbt_models() -> bool:
+    """False when METAPIPELINE_DBT_ASSETS=skip: the user's own dagster-dbt assets are loaded beside
+    this location, the Mode assets depend on their keys, and no dbt model is defined twice."""
+    choice = os.environ.get(DBT_ASSETS_VARIABLE, "external")
+    if choice not in {"external", "skip"}:
+        raise ValueError(f"{DBT_ASSETS_VARIABLE} is {choice!r}: expected 'external' or 'skip'")
+    return choice == "external"
+
+
+defs = Definitions.merge(
+    Definitions(
+        jobs=[metapipeline, dbt_run_history],
+        schedules=[metapipeline_schedule, dbt_run_history_schedule],
+        sensors=[slack_on_run_failure],
+        resources=default_resources(),
+    ),
+    # Mode content (and dbt nodes) as external assets, from the newest run's files: no API call.
+    mode_asset_definitions(include_dbt_models=_include_dbt_models()),
 )
 
 

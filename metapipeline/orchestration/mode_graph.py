@@ -4,7 +4,17 @@ from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
-from dagster import Config, GraphOut, MetadataValue, OpExecutionContext, Out, Output, graph, op
+from dagster import (
+    AssetObservation,
+    Config,
+    GraphOut,
+    MetadataValue,
+    OpExecutionContext,
+    Out,
+    Output,
+    graph,
+    op,
+)
 from pydantic import Field
 
 from metapipeline.actions.mode_lifecycle import (
@@ -20,6 +30,7 @@ from metapipeline.markdown import table as markdown_table
 from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
 from metapipeline.mode.snapshot_file import write_snapshot
 from metapipeline.orchestration.artifacts import run_file
+from metapipeline.orchestration.mode_assets import mode_asset_key
 from metapipeline.orchestration.policies import SERVICE_RETRY, kind
 from metapipeline.orchestration.resources import ClockResource, LedgerResource, ModeResource
 from metapipeline.platform.stale import ReportVerdict, StalePolicy, judge_reports
@@ -172,6 +183,14 @@ def mode_lifecycle(
         )
     for step, error in outcome.failed:
         context.log.warning(f"{step.action} of {step.report_token} failed: {error}")
+    for action in outcome.done:
+        if not action.dry_run:  # what happened to the report, on its asset in the catalog
+            context.log_event(
+                AssetObservation(
+                    asset_key=mode_asset_key(action.workspace, action.report_token),
+                    metadata={"mode/action": action.action, "reason": action.reason},
+                )
+            )
     rows = [(a.action, a.report_token, a.report_name, a.reason) for a in outcome.done]
     rows += [(f"{s.action} (waiting)", s.report_token, s.report_name, s.reason) for s in plan.waiting]
     rows += [("spared", s.report_token, s.report_name, s.reason) for s in plan.spared]
