@@ -17,6 +17,7 @@ BENCHMARKS = (
     "warehouse_usage",
     "ui_launch",
     "end_to_end",
+    "asset_load",
 )
 
 
