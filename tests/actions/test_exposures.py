@@ -1,4 +1,5 @@
-"""Generated exposures: the sample's expected exposures, hostile text, rules and idempotency."""
+"""Generated exposures: the sample's expected exposures, hostile text, rules, idempotency, reports
+hand-written exposures document, and days on which only usage moved."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from metapipeline.actions.dbt_changes import read_project
 from metapipeline.actions.exposures import (
     GENERATED_FILE,
     ReportRecord,
+    documented_reports,
     exposure_changes,
     exposure_type,
     exposures_pr_text,
@@ -24,6 +26,7 @@ from metapipeline.actions.exposures import (
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR, expected_outcomes
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SCORECARD = "9e5a7c3d1b28"  # Company Health Scorecard: live, and no hand-written exposure names it
 HOSTILE_TITLE = (
     'Q3 "final" {{ 1/0 }} {% if x %}x{% endif %} {# note #} {% raw %}{% endraw %} '
     "<script>alert(1)</script> **bold** [x](y) it's: - # & done\nsecond line"
@@ -116,12 +119,13 @@ def test_the_expected_exposures_are_generated(records, sample_files, sample_mani
     got = {e["name"]: node_ids(sample_manifest, e) for e in exposures}
     assert got == {name: set(nodes) for name, nodes in expected["exposures"].items()}
     assert [e["name"] for e in exposures] == sorted(got)  # deterministic order
-    weekly = next(e for e in exposures if e["name"] == "mode_3f1c9a2e7b40")
-    assert weekly["label"] == "Weekly KPIs"
-    assert weekly["owner"] == {"name": "Dana Whitfield", "email": "dana.whitfield@freshcart.example"}
-    assert weekly["config"]["tags"] == ["mode"]
-    assert weekly["config"]["meta"]["mode_report_token"] == "3f1c9a2e7b40"
-    assert set(weekly["config"]["meta"]) == {"mode_report_token", "space", "last_run_at", "views"}
+    scorecard = next(e for e in exposures if e["name"] == f"mode_{SCORECARD}")
+    record = next(r for r in records if r.token == SCORECARD)
+    assert scorecard["label"] == "Company Health Scorecard"
+    assert scorecard["owner"] == {"name": record.owner_name, "email": record.owner_email}
+    assert scorecard["config"]["tags"] == ["mode"]
+    # Nothing that moves daily (views, last run): usage alone must not change the file.
+    assert scorecard["config"]["meta"] == {"mode_report_token": SCORECARD, "space": record.space}
     assert "select" not in text.lower()  # never SQL
 
 
@@ -155,10 +159,10 @@ def test_archived_reports_lose_their_exposure_and_none_left_deletes_the_file(
 ):
     current = plan_exposures(sample_files, sample_manifest, records, now=NOW).files[GENERATED_FILE]
     files = {**sample_files, GENERATED_FILE: current or ""}
-    archived = [replace(r, archived=True) if r.token == "3f1c9a2e7b40" else r for r in records]
+    archived = [replace(r, archived=True) if r.token == SCORECARD else r for r in records]
     change = plan_exposures(files, sample_manifest, archived, now=NOW)
-    assert change.summary == ["remove exposure mode_3f1c9a2e7b40"]
-    assert "mode_3f1c9a2e7b40" not in (change.files[GENERATED_FILE] or "")
+    assert change.summary == [f"remove exposure mode_{SCORECARD}"]
+    assert f"mode_{SCORECARD}" not in (change.files[GENERATED_FILE] or "")
     assert plan_exposures(files, sample_manifest, [], now=NOW).files == {GENERATED_FILE: None}
 
 
@@ -168,11 +172,11 @@ def test_hand_written_exposures_are_never_overwritten(sample_files, sample_manif
         plan_exposures(files, sample_manifest, records, now=NOW)
     # A hand-written exposure that already uses a generated name keeps it: no duplicate.
     taken = {
-        "exposure.freshcart.mode_3f1c9a2e7b40": {"name": "mode_3f1c9a2e7b40", "original_file_path": "x.yml"}
+        f"exposure.freshcart.mode_{SCORECARD}": {"name": f"mode_{SCORECARD}", "original_file_path": "x.yml"}
     }
     manifest = {**sample_manifest, "exposures": {**sample_manifest["exposures"], **taken}}
     text = plan_exposures(sample_files, manifest, records, now=NOW).files[GENERATED_FILE]
-    assert text is not None and "mode_3f1c9a2e7b40" not in text
+    assert text is not None and f"mode_{SCORECARD}" not in text
 
 
 @pytest.mark.parametrize(
@@ -217,3 +221,84 @@ def test_a_first_sync_of_thousands_of_reports_fits_a_pull_request_body():
     shown = [line for line in body.splitlines() if line.startswith("| mode\\_")]
     assert 100 < len(shown) < 20_000 and f"| ... and {20_000 - len(shown)} more |" in body
     assert body.rstrip().endswith("never touched.")
+
+
+def test_reports_hand_written_exposures_document_get_no_twin_and_the_body_names_them(
+    records, sample_files, sample_manifest, expected
+):
+    documented = documented_reports(sample_manifest, records)
+    assert {d.token: {"exposure": d.exposure, "missing": list(d.missing)} for d in documented} == expected[
+        "documented_by_hand"
+    ]
+    assert {d.file for d in documented} == {"models/exposures/_exposures.yml"}
+    text = plan_exposures(sample_files, sample_manifest, records, now=NOW).files[GENERATED_FILE]
+    assert text is not None and not any(f"mode_{token}" in text for token in expected["documented_by_hand"])
+    _, body = exposures_pr_text(exposure_changes(sample_manifest, records), documented=documented)
+    (weekly,) = [line for line in body.splitlines() if "weekly\\_kpis" in line]
+    assert "Weekly KPIs" in weekly and "ref('dim\\_stores')" in weekly
+    assert "Already documented by hand" in body
+
+
+def _hand_written(name: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "original_file_path": "models/exposures/_exposures.yml",
+        "depends_on": {"nodes": ["model.freshcart.fct_orders"]},
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {
+            "url": f"HTTPS://app.mode.com/freshcart/reports/{SCORECARD}/?tab=1#top"
+        },  # the same URL, written otherwise
+        {"url": f"https://mode.example.com/acme/reports/{SCORECARD}/viz"},  # its token, another host
+        {"config": {"meta": {"mode_report_token": SCORECARD}}},  # a generated one copied by hand
+        {"meta": {"mode_report_token": SCORECARD}},
+    ],
+)
+def test_a_report_is_documented_by_its_url_or_token(fields, records, sample_manifest):
+    manifest = {
+        **sample_manifest,
+        "exposures": {"exposure.freshcart.scorecard": _hand_written("scorecard", **fields)},
+    }
+    (documented,) = documented_reports(manifest, records)
+    assert (documented.token, documented.exposure) == (SCORECARD, "scorecard")
+    assert "ref('fct_orders')" not in documented.missing and "ref('fct_payments')" in documented.missing
+    assert f"mode_{SCORECARD}" not in {c["exposure"] for c in exposure_changes(manifest, records)}
+
+
+def test_a_longer_token_or_another_report_url_is_no_match(records, sample_manifest):
+    others = {
+        "a": _hand_written("a", url=f"https://app.mode.com/freshcart/reports/{SCORECARD}ff"),
+        "b": _hand_written("b", url=f"https://app.mode.com/freshcart/spaces/{SCORECARD}"),
+    }
+    assert documented_reports({**sample_manifest, "exposures": others}, records) == []
+
+
+def test_a_day_on_which_only_usage_moved_leaves_the_file_as_it_is(records, sample_files, sample_manifest):
+    first = plan_exposures(sample_files, sample_manifest, records, now=NOW)
+    files = {**sample_files, GENERATED_FILE: first.files[GENERATED_FILE] or ""}
+    tomorrow = NOW + timedelta(days=1)
+    # Reports run lately are run and viewed again: as many more runs as views, so that no report
+    # crosses a type or maturity threshold.
+    used = [
+        replace(r, views=r.views + 5, runs=r.runs + 5, last_run_at=tomorrow - timedelta(hours=2))
+        if r.last_run_at is not None and NOW - r.last_run_at < timedelta(days=25)
+        else r
+        for r in records
+    ]
+    assert used != records
+    assert not plan_exposures(files, sample_manifest, used, now=tomorrow)
+    # Crossing one (250 views within 30 days) is a real change: the maturity moves, nothing else.
+    rising = next(
+        r
+        for r in used
+        if r.last_run_at == tomorrow - timedelta(hours=2) and maturity(r, tomorrow) == "medium"
+    )
+    busy = [replace(r, views=10_000) if r is rising else r for r in used]
+    moved = plan_exposures(files, sample_manifest, busy, now=tomorrow)
+    assert moved.summary == ["refresh titles, owners, type or maturity of generated exposures"]
+    assert "maturity: high" in moved.diff()

@@ -81,9 +81,9 @@ def test_the_plan_lists_every_generated_exposure_as_new_on_a_project_without_the
     changes = exposure_changes(sample_manifest, exposure_reports(snapshot, lineage, archived_now=STALE))
     assert {c["exposure"] for c in changes} == set(EXPECTED["exposures"])
     assert {c["change"] for c in changes} == {"add"}
-    weekly = next(c for c in changes if c["exposure"] == "mode_3f1c9a2e7b40")
-    assert weekly["label"] == "Weekly KPIs"
-    assert set(weekly["depends_on"]) == set(EXPECTED["exposures"]["mode_3f1c9a2e7b40"])
+    scorecard = next(c for c in changes if c["exposure"] == "mode_9e5a7c3d1b28")
+    assert scorecard["label"] == "Company Health Scorecard"
+    assert set(scorecard["depends_on"]) == set(EXPECTED["exposures"]["mode_9e5a7c3d1b28"])
 
 
 def test_a_raw_table_both_projects_declare_is_one_node(graph, lineage):
