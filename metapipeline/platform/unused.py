@@ -26,6 +26,7 @@ import networkx as nx
 from metapipeline.platform.graph import dataset_id, report_id
 
 GENERATED_EXPOSURE_PREFIX = "mode_"
+ARCHIVED_NOW = "archived in this run (stale)"  # a report or Dataset's why_not_a_consumer
 SEMANTIC_CONSUMERS = {
     "semantic_model": "dbt semantic model",
     "metric": "dbt metric",
@@ -208,7 +209,7 @@ def _explain(graph: nx.DiGraph, node: str, archived_now: Collection[str]) -> Dow
     kind = attrs["kind"]
     if kind in {"mode_report", "mode_dataset"}:
         token = node.rsplit(".", 1)[-1]
-        why = "archived in this run (stale)" if token in archived_now else "archived in Mode"
+        why = ARCHIVED_NOW if token in archived_now else "archived in Mode"
     elif kind == "mode_query":
         why = "its report or Dataset is archived"
     elif kind == "exposure":

@@ -31,7 +31,10 @@ DROPPED = {
         "read by the model fct_payments, which stays: read by the singular test "
         "tests/assert_payments_match_orders.sql, which also tests kept models"
     ),
-    "model.shop.int_refund_reasons": "referenced in macros/refund_report.sql",
+    "model.shop.int_refund_reasons": (
+        "referenced in macros/refund_report.sql line 2: "
+        "select reason, count(*) from {{ ref('int_refund_reasons') }} group by 1"
+    ),
 }
 
 

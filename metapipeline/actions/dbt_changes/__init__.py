@@ -6,6 +6,7 @@ One module a concept:
 - `blockers`: which candidates stay because something that stays references them;
 - `refs`: models by name and version, and which of them a `ref()` reaches;
 - `plan`: the state of one planning pass;
+- `leftovers`: what only removed models used, listed for people (follow-ups), never edited;
 - `properties`: edits to properties YAML; `project_config`: `dbt_project.yml` and `selectors.yml`;
   `docs_blocks`: `{% docs %}` blocks left unused;
 - `yaml_edit`: the line-deleting YAML editor and its parse cache;

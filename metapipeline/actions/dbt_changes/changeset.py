@@ -15,6 +15,16 @@ class RemovalError(ValueError):
     """The removal cannot be planned safely (the message says what to fix by hand)."""
 
 
+class UneditableFileError(RemovalError):
+    """A YAML file an edit needs cannot be loaded for editing (dbt's loader takes what ruamel's
+    refuses, e.g. a repeated key): the candidates it names stay, the others can still go."""
+
+    def __init__(self, path: str, why: str):
+        super().__init__(f"{path} {why}")
+        self.path = path
+        self.why = why
+
+
 @dataclass
 class ChangeSet:
     """Whole-file edits relative to the project's default branch: path -> new text, None deletes."""
@@ -24,6 +34,9 @@ class ChangeSet:
     summary: list[str] = field(default_factory=list)
     # Candidates a removal keeps, unique_id -> why: something that stays still references them.
     dropped: dict[str, str] = field(default_factory=dict)
+    # What the removal leaves for people to decide (not edited): sources, macros and docs blocks
+    # only removed models used, selector descriptions that name removed models.
+    follow_ups: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.files)

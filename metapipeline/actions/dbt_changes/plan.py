@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from metapipeline.actions.dbt_changes.changeset import RemovalError
+from metapipeline.actions.dbt_changes.changeset import RemovalError, UneditableFileError
 from metapipeline.actions.dbt_changes.project_files import safe_path
 from metapipeline.actions.dbt_changes.refs import ModelIndex, RefMatcher, version_key
 from metapipeline.actions.dbt_changes.yaml_edit import ParseCache, YamlFile
@@ -27,6 +27,7 @@ class Plan:
     deletions: set[str] = field(default_factory=set)
     rewrites: dict[str, str] = field(default_factory=dict)
     summary: list[str] = field(default_factory=list)
+    follow_ups: list[str] = field(default_factory=list)  # for people: not edited, see ChangeSet
 
     @functools.cached_property
     def names(self) -> set[str]:
@@ -49,6 +50,18 @@ class Plan:
         return removed
 
     @functools.cached_property
+    def gone(self) -> set[str]:
+        """The removed models and the tests and unit tests that read any of them (their YAML entries
+        and files go with the models)."""
+        gone = set(self.removed)
+        for section in ("nodes", "unit_tests"):
+            for unique_id, node in (self.manifest.get(section) or {}).items():
+                parents = (node.get("depends_on") or {}).get("nodes") or ()
+                if node.get("resource_type") in ("test", "unit_test") and gone.intersection(parents):
+                    gone.add(unique_id)
+        return gone
+
+    @functools.cached_property
     def refs(self) -> RefMatcher:
         return RefMatcher(self.models, self.removed, self.names)
 
@@ -62,7 +75,11 @@ class Plan:
 
     def yaml(self, path: str) -> YamlFile:
         if path not in self.yaml_files:
-            self.yaml_files[path] = YamlFile(path, self.text(path), self.parse_cache)
+            text = self.text(path)
+            try:
+                self.yaml_files[path] = YamlFile(path, text, self.parse_cache)
+            except RemovalError as error:
+                raise UneditableFileError(path, _yaml_problem(error)) from error
         return self.yaml_files[path]
 
     def delete_file(self, path: str, why: str) -> None:
@@ -80,3 +97,15 @@ class Plan:
         if path in self.yaml_files and self.yaml_files[path].changed:
             return self.yaml_files[path].render()
         return self.rewrites.get(path, self.files.get(path))
+
+
+def _yaml_problem(error: RemovalError) -> str:
+    """ruamel's complaint in one line (`found duplicate key "description" (line 6)`): PyYAML, which
+    dbt uses, lets some of them pass (a duplicate key: the last one wins)."""
+    cause = error.__cause__
+    problem = getattr(cause, "problem", None)
+    mark = getattr(cause, "problem_mark", None)
+    if not isinstance(problem, str):
+        return f"cannot be loaded for editing: {str(cause or error).splitlines()[0]}"
+    where = f" (line {mark.line + 1})" if mark is not None else ""
+    return f"cannot be loaded for editing: {problem.split(' with value ')[0]}{where}"

@@ -9,26 +9,33 @@ and returns a `ChangeSet` (path -> new text, or None to delete). For each model 
   stay), plus its unit tests, generic tests of other resources that `ref()` it, and `depends_on`
   entries of generated (`mode_*`) exposures; a YAML file left without entries is deleted;
 - deletes singular tests and `{% docs %}` blocks that only it used;
-- removes its config block from `dbt_project.yml` (`models:` by fqn);
+- removes the `dbt_project.yml` config blocks it leaves applying to nothing (its own, by fqn, and
+  those of folders it empties), which dbt would warn about;
 - drops criteria of `selectors.yml` that only select removed models, and a selector whose whole
   definition only selected removed models (criteria it cannot evaluate are always kept).
 
 A candidate that something staying still references (a snapshot, an analysis, a disabled node, a
 singular test of kept models, the latest version of a model whose other versions stay, any file
 left with a `ref()` to it) is not removed: `ChangeSet.dropped` says why, and a candidate a dropped
-one reads is dropped too. `RemovalError` is left for what cannot be planned at all (a candidate the
-manifest does not know, YAML that does not load); paths that leave the project (traversal,
-absolute paths, symlinks) fail with `UnsafePathError`.
+one reads is dropped too, and so is one a YAML file names that cannot be edited (dbt takes a
+repeated key, the round-trip editor does not). A reference the manifest does not show (a macro, a
+key dbt ignores) is named by file, line and, in YAML, the keys above it. `RemovalError` is left for
+what cannot be planned at all (a candidate the manifest does not know, its file not read, a project
+file that does not load); paths that leave the project (traversal, absolute paths, symlinks) fail
+with `UnsafePathError`. Sources, macros and docs blocks only removed models used, and selector
+descriptions naming removed models, are `ChangeSet.follow_ups`: listed, never edited.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from metapipeline.actions.dbt_changes.blockers import Blockers
-from metapipeline.actions.dbt_changes.changeset import ChangeSet, RemovalError
+from metapipeline.actions.dbt_changes.changeset import ChangeSet, RemovalError, UneditableFileError
 from metapipeline.actions.dbt_changes.docs_blocks import delete_orphaned_docs
+from metapipeline.actions.dbt_changes.leftovers import left_unused, yaml_trail
 from metapipeline.actions.dbt_changes.plan import Plan
 from metapipeline.actions.dbt_changes.project_config import edit_dbt_project, edit_selectors
 from metapipeline.actions.dbt_changes.project_files import safe_path
@@ -71,8 +78,16 @@ def plan_removal(
         if not removed:
             return ChangeSet(dropped=dict(sorted(dropped.items())))
         plan = Plan(project_root, project_files, symlinks, manifest, index, removed, parse_cache)
-        _plan_edits(plan)
-        # A reference the manifest does not show (a macro, a hand-written YAML line): keep what it
+        try:
+            _plan_edits(plan)
+        except UneditableFileError as error:
+            # Only the candidates that file concerns are blocked by it: keep them, plan the rest.
+            concerned = _concerned(plan, error)
+            if not concerned:
+                raise
+            dropped.update(concerned)
+            continue
+        # A reference the manifest does not show (a macro, a YAML key dbt ignores): keep what it
         # names and plan again without it.
         left = _references_left(plan)
         if not left:
@@ -80,6 +95,7 @@ def plan_removal(
         dropped.update(left)
     change = _change_set(plan, project_files)
     change.dropped = dict(sorted(dropped.items()))
+    change.follow_ups = [*left_unused(plan), *plan.follow_ups]
     return change
 
 
@@ -149,10 +165,42 @@ def _delete_singular_tests(plan: Plan) -> None:
 
 
 def _references_left(plan: Plan) -> dict[str, str]:
-    """Removed models a file left behind still `ref()`s: unique_id -> where."""
+    """Removed models a file left behind still `ref()`s: unique_id -> where, by line."""
     left: dict[str, str] = {}
     for path in sorted(plan.files):
         text = plan.current(path) if path.endswith(REFERENCING_SUFFIXES) else None
-        for unique_id in sorted(plan.refs.hits(text)) if text else ():
-            left.setdefault(unique_id, f"referenced in {plan.relative(path)}")
+        for unique_id, match in plan.refs.references(text or ""):
+            if unique_id not in left:
+                line, content = _line_as_read(plan, path, unique_id, _position(path, match))
+                left[unique_id] = f"referenced in {plan.relative(path)} line {line}: {content}"
     return left
+
+
+def _position(path: str, match: re.Match[str]) -> tuple[int, str]:
+    """The line number of a `ref()`, and its line: in YAML followed by the keys above it (a key
+    dbt ignores, a misspelt `data_test:`, is why the manifest does not show the reference)."""
+    end = match.string.find("\n", match.start())
+    lines = match.string[: end if end >= 0 else len(match.string)].splitlines() or [""]
+    content = lines[-1].strip()[:100]
+    if path.endswith((".yml", ".yaml")) and (trail := yaml_trail(lines)):
+        content += f" (under {' > '.join(trail)})"
+    return len(lines), content
+
+
+def _line_as_read(plan: Plan, path: str, unique_id: str, where: tuple[int, str]) -> tuple[int, str]:
+    """`where` in the file as read, which reviewers see: the edits only cut lines above it."""
+    original = plan.files[path]
+    for _, match in (m for m in plan.refs.references(original) if m[0] == unique_id):
+        if (found := _position(path, match))[1] == where[1]:
+            return found
+    return where
+
+
+def _concerned(plan: Plan, error: UneditableFileError) -> dict[str, str]:
+    """The removed models a YAML file that cannot be edited names (an edit there concerns them)."""
+    text, where = plan.files.get(error.path, ""), plan.relative(error.path)
+    return {
+        unique_id: f"{where} {error.why}"
+        for unique_id, node in plan.removed.items()
+        if re.search(rf"(?<![\w-]){re.escape(node['name'])}(?![\w-])", text)
+    }

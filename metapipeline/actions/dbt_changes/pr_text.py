@@ -3,6 +3,7 @@ their neighbours, the edits, and how to keep a model."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from metapipeline.actions.dbt_changes.changeset import ChangeSet
 from metapipeline.actions.dbt_changes.refs import model_label
 from metapipeline.markdown import escape as md_escape
 from metapipeline.markdown import fitting
-from metapipeline.platform.unused import UnusedModel
+from metapipeline.platform.unused import ARCHIVED_NOW, UnusedModel
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class ModelRunInfo:
 
     last_run_at: datetime | None = None
     run_time_s: float | None = None  # typical (e.g. median) execution time per run
+    month_s: float | None = None  # execution time of all its runs in the last 30 days
 
 
 # Shares of the 65,536 characters GitHub takes in a pull request body (the rest: text and markers).
@@ -29,6 +31,8 @@ TABLE_CHARS = 26_000
 DIAGRAM_CHARS = 12_000  # GitHub draws no Mermaid diagram past 50,000 characters; people stop earlier
 CHANGES_CHARS = 12_000
 KEPT_CHARS = 4_000
+FOLLOW_UP_CHARS = 4_000
+ARCHIVED_CHARS = 4_000
 KEEP_HELP = """\
 ### Keeping a model
 
@@ -47,13 +51,18 @@ models:
 
 
 def _cell(value: Any) -> str:
-    # People type names and owners: escape Markdown, HTML entities and @mentions (a silent ping). A
-    # lone surrogate (JSON allows one) has no UTF-8 form, so GitHub could not take the body.
+    """People type names and owners: Markdown and HTML are escaped, and what GitHub would take for
+    an @mention (a ping) is put in a code span, where it mentions no one. An email address is no
+    mention (a letter or digit stands before its @): it stays plain text. A lone surrogate (JSON
+    allows one) has no UTF-8 form, so GitHub could not take the body."""
     html = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _SURROGATE.sub("\ufffd", md_escape(html).replace("@", "@\u2060"))
+    return _MENTION.sub(r"`\1`", _SURROGATE.sub("\ufffd", md_escape(html)))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# GitHub's mention: an @ that no ASCII letter, digit or _ stands before, then a letter or digit.
+# Escaped text holds no backslash or backtick in such a run, so the code span shows it as typed.
+_MENTION = re.compile(r"((?<![A-Za-z0-9_])@[A-Za-z0-9][A-Za-z0-9./-]*)")
 
 
 def _mermaid_label(text: str) -> str:
@@ -94,9 +103,11 @@ def removal_pr_text(
     manifest: dict[str, Any],
     *,
     change: ChangeSet | None = None,
+    credits_per_hour: float | None = None,
 ) -> tuple[str, str]:
     """Title and Markdown body of the removal pull request. `models` are the candidates planned;
-    those the change keeps (`change.dropped`) are listed apart, with why."""
+    those the change keeps (`change.dropped`) are listed apart, with why. `credits_per_hour` prices
+    an hour of model run time (the savings line says credits too when it is given)."""
     dropped = change.dropped if change else {}
     removed = [m for m in models if m.unique_id not in dropped]
     names = {m.unique_id: _model_name(m.unique_id, m.name, manifest) for m in models}
@@ -122,8 +133,9 @@ def removal_pr_text(
     )
     if dropped:
         intro += f" {len(dropped)} of them stay{'s' if len(dropped) == 1 else ''}: see below."
+    saving = _saving(removed, run_info, credits_per_hour)
     parts = [
-        intro,
+        intro + (f"\n\n{saving}" if saving else ""),
         "\n".join([header, *rows]),
         "### Removed models and their neighbours\n\n" + diagram,
     ]
@@ -138,8 +150,52 @@ def removal_pr_text(
             "### Kept, because something that stays still references them\n\n"
             + _bullets(kept, KEPT_CHARS, "see the run's log")
         )
+    if archived := _archived_now(removed, names):
+        parts.append(
+            "### Reports archived in this run\n\n"
+            "These models go because the reports that read them were archived in this same run. "
+            "Restoring a report after this pull request is merged will not bring its models back: "
+            "revert this pull request too, or keep the models (below) before merging.\n\n"
+            + _bullets(archived, ARCHIVED_CHARS, "see the run's plan")
+        )
+    if change and change.follow_ups:
+        parts.append(
+            "### Follow-ups (not changed here)\n\n"
+            "Only the removed models used these; something the manifest does not show may still need "
+            "them:\n\n" + _bullets(change.follow_ups, FOLLOW_UP_CHARS, "see the run's log")
+        )
     parts.append(KEEP_HELP)
     return title, "\n\n".join(parts)
+
+
+def _saving(
+    removed: Sequence[UnusedModel], run_info: Mapping[str, ModelRunInfo], credits_per_hour: float | None
+) -> str:
+    """What the removal saves a month, from the run history; "" when it holds no run of them."""
+    months = [s for m in removed if (s := run_info.get(m.unique_id, ModelRunInfo()).month_s) is not None]
+    if not months or not math.isfinite(total := sum(months)):
+        return ""
+    line = f"**Saves** about {_duration(total)} of warehouse time a month"
+    if credits_per_hour is not None and math.isfinite(credits_per_hour):
+        line += f" ({total / 3600 * credits_per_hour:,.1f} credits at {credits_per_hour:g} an hour)"
+    return line + ": their dbt runs in the last 30 days of the run history."
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"{seconds:.0f} s"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _archived_now(removed: Sequence[UnusedModel], names: Mapping[str, str]) -> list[str]:
+    """`model: the reports archived in this run that read it`, for each removed model with one."""
+    lines = []
+    for model in sorted(removed, key=lambda m: names[m.unique_id]):
+        reports = [d.node for d in model.downstream if d.why_not_a_consumer == ARCHIVED_NOW]
+        if reports:
+            lines.append(f"{names[model.unique_id]}: {', '.join(reports)}")
+    return lines
 
 
 def _bullets(items: Sequence[str], budget: int, rest: str) -> str:

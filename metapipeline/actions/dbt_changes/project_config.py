@@ -12,39 +12,91 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from metapipeline.actions.dbt_changes.plan import Plan
-from metapipeline.actions.dbt_changes.refs import model_label, version_key
 from metapipeline.actions.dbt_changes.yaml_edit import YamlFile
+
+# `dbt_project.yml` sections whose config paths dbt matches against fqns of one resource type.
+CONFIG_SECTIONS = {"models": "model", "data_tests": "test", "tests": "test", "unit_tests": "unit_test"}
 
 
 def edit_dbt_project(plan: Plan) -> None:
+    """Remove the config blocks the removal leaves applying to nothing: the removed models' own
+    and their emptied folders'. dbt warns "Configuration paths exist in your dbt_project.yml file
+    which do not apply to any resources" for each one left; a block that applied to nothing before
+    is not this change's to remove."""
     path = plan.path("dbt_project.yml")
     if path not in plan.files:
         return
     yaml = plan.yaml(path)
-    project = (plan.manifest.get("metadata") or {}).get("project_name")
-    configs = yaml.doc.get("models") if isinstance(yaml.doc, CommentedMap) else None
-    if not isinstance(configs, CommentedMap) or not isinstance(configs.get(project), CommentedMap):
-        return
-    for node in plan.removed.values():
-        # fqn: [project, directories..., name(, "v1")]; config keys may carry no "+" (a "+" key is
-        # a config). A model removed with all its versions loses the block its name keys.
-        fqn = node["fqn"][1:]
-        if node["name"] in plan.whole_names and fqn[-1:] == [f"v{version_key(node)}"]:
-            fqn = fqn[:-1]
-        trail: list[tuple[CommentedMap, str]] = []
-        level = configs[project]
-        for part in fqn:
-            if not isinstance(level, CommentedMap) or part not in level or yaml.is_deleted(level, part):
-                break
-            trail.append((level, part))
-            level = level[part]
-        else:
-            for container, key in reversed(trail):
-                yaml.delete(container, key)
-                if yaml.remaining(container):
-                    break  # keep parents that still configure something
-            label = model_label(node) if fqn == node["fqn"][1:] else node["name"]
-            plan.summary.append(f"remove the {label} config block from {path}")
+    project = str((plan.manifest.get("metadata") or {}).get("project_name"))
+    before, gone = _resource_fqns(plan.manifest), plan.gone
+    # dbt counts every disabled node's fqn as a use of any section's paths.
+    disabled = {fqn for kind, fqn, _ in before if kind == "disabled"}
+    for section, kind in CONFIG_SECTIONS.items():
+        configs = yaml.doc.get(section) if isinstance(yaml.doc, CommentedMap) else None
+        if not isinstance(configs, CommentedMap) or not isinstance(configs.get(project), CommentedMap):
+            continue
+        used_before = {fqn for k, fqn, _ in before if k == kind} | disabled
+        used_after = {fqn for k, fqn, uid in before if k == kind and uid not in gone} | disabled
+        _prune_config(plan, yaml, configs, project, (project,), used_before, used_after, section)
+
+
+def _prune_config(
+    plan: Plan,
+    yaml: YamlFile,
+    container: CommentedMap,
+    key: str,
+    config_path: tuple[str, ...],
+    used_before: set[tuple[str, ...]],
+    used_after: set[tuple[str, ...]],
+    section: str,
+) -> bool:
+    """Delete `container[key]` when the removal leaves it applying to nothing, else its children
+    that it leaves so; True when it was deleted. A container left without keys goes too."""
+    block = container[key]
+    if _applies(config_path, used_before) and not _applies(config_path, used_after):
+        yaml.delete(container, key)
+        plan.summary.append(
+            f"remove the config block {'.'.join((section, *config_path))} from {yaml.path} "
+            "(no resource left under it)"
+        )
+        return True
+    if not isinstance(block, CommentedMap):
+        return False
+    children = [
+        k
+        for k in block
+        if isinstance(k, str) and not k.startswith("+") and isinstance(block[k], CommentedMap)
+    ]
+    if not any(
+        [
+            _prune_config(plan, yaml, block, k, (*config_path, k), used_before, used_after, section)
+            for k in children
+        ]
+    ):
+        return False
+    if not yaml.remaining(block):  # it only held emptied blocks
+        yaml.delete(container, key)
+        return True
+    return False
+
+
+def _applies(config_path: tuple[str, ...], fqns: set[tuple[str, ...]]) -> bool:
+    """dbt's test: a config path applies to every resource whose fqn it begins."""
+    return any(fqn[: len(config_path)] == config_path for fqn in fqns)
+
+
+def _resource_fqns(manifest: dict[str, Any]) -> list[tuple[str, tuple[str, ...], str]]:
+    """(resource type or "disabled", fqn, unique_id) of every resource of the manifest."""
+    found = []
+    for section in ("nodes", "unit_tests"):
+        for unique_id, node in (manifest.get(section) or {}).items():
+            if isinstance(node.get("fqn"), list):
+                found.append((str(node.get("resource_type")), tuple(node["fqn"]), unique_id))
+    for unique_id, nodes in (manifest.get("disabled") or {}).items():
+        for node in nodes if isinstance(nodes, list) else ():
+            if isinstance(node, dict) and isinstance(node.get("fqn"), list):
+                found.append(("disabled", tuple(node["fqn"]), unique_id))
+    return found
 
 
 # -- selectors ---------------------------------------------------------------------------------------
@@ -170,6 +222,19 @@ def edit_selectors(plan: Plan) -> None:
     for index, selector in enumerate(selectors):
         if isinstance(selector, CommentedMap) and not yaml.is_deleted(selectors, index):
             _prune_criteria(plan, yaml, evaluator, selector.get("definition"), str(selector.get("name")))
+            _flag_description(plan, selector)
+
+
+def _flag_description(plan: Plan, selector: CommentedMap) -> None:
+    """People read a selector's description to choose it: one that names removed models is out of
+    date, but only its author can say what it should now say."""
+    description = str(selector.get("description") or "")
+    named = [n for n in sorted(plan.names) if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", description)]
+    if named:
+        plan.follow_ups.append(
+            f"the selector {selector.get('name')} (selectors.yml): its description names removed models "
+            f"({', '.join(named)})"
+        )
 
 
 def _prune_criteria(

@@ -7,7 +7,7 @@ that version; an unversioned model has one node, which both forms reach.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 ANY_VERSION = "*"  # a version argument that is not a literal (`v=var('x')`): it could be any
@@ -88,12 +88,15 @@ class RefMatcher:
         )
 
     def hits(self, text: str) -> set[str]:
-        found: set[str] = set()
+        return {unique_id for unique_id, _ in self.references(text)}
+
+    def references(self, text: str) -> Iterator[tuple[str, re.Match[str]]]:
+        """Each removed model a `ref()` in `text` reaches, with that `ref()` (where it stands)."""
         if not self.removed:
-            return found
+            return
         for match in self.pattern.finditer(text):
-            found |= self.index.resolve(match[1], _version_argument(match[2])) & self.removed
-        return found
+            for unique_id in sorted(self.index.resolve(match[1], _version_argument(match[2])) & self.removed):
+                yield unique_id, match
 
 
 def _version_argument(arguments: str | None) -> str | None:
