@@ -233,3 +233,68 @@ def test_the_newest_run_wins(run_dir, tmp_path):
         stamp = 1_700_000_000 + number
         os.utime(run / PLATFORM_GRAPH, (stamp, stamp))
     assert newest_run_dir(tmp_path) == newer
+
+
+ASSET_NODES = """
+{
+  assetNodes {
+    assetKey { path }
+    dependencyKeys { path }
+    kinds
+    isExecutable
+    tags { key value }
+    metadataEntries { label ... on TextMetadataEntry { text } }
+  }
+}
+"""
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_after_a_run_the_code_location_serves_every_report_and_dataset_over_graphql(
+    tmp_path, monkeypatch, sample_workspace
+):
+    """As after `make demo`: the job runs against the sandbox, then workspace.yaml's code location
+    is loaded in a code server and its asset graph read through Dagster's GraphQL API, as the UI does."""
+    from dagster import execute_job, instance_for_test, reconstructable
+    from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
+
+    from metapipeline.definitions import metapipeline_job
+    from metapipeline.sandbox.platform import start_sample_sandbox
+
+    now = datetime.now(UTC)
+    with start_sample_sandbox(tmp_path / "sandbox", mode_rate_limit="off", now=now) as sandbox:
+        for name, value in sandbox.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("METAPIPELINE_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+        # DAGSTER_HOME is the instance's folder: the code server finds the run's files there.
+        (tmp_path / "home").mkdir()
+        with instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+            run_config = {"execution": {"config": {"in_process": {}}}}
+            with execute_job(
+                reconstructable(metapipeline_job), instance=instance, run_config=run_config
+            ) as run:
+                assert run.success
+            for token in EXPECTED["stale_reports"]:  # the lifecycle op's observation on each archived report
+                [observation] = instance.fetch_observations(_key(token), limit=1).records
+                assert observation.asset_observation.metadata["mode/action"].value == "archive"
+            with define_out_of_process_context(str(REPO / "workspace.yaml"), None, instance) as context:
+                result = execute_dagster_graphql(context, ASSET_NODES)
+    assert not result.errors, result.errors
+    nodes = {AssetKey(n["assetKey"]["path"]): n for n in result.data["assetNodes"]}
+    dbt_keys = {
+        entry["text"]: key
+        for key, node in nodes.items()
+        for entry in node["metadataEntries"]
+        if entry["label"] == "dbt/unique_id"
+    }
+    for token, reads in _expected_reads(sample_workspace).items():
+        node = nodes[_key(token)]
+        imported = {_key(d) for d, about in EXPECTED["datasets"].items() if token in about["imported_by"]}
+        expected = {dbt_keys[ALIASES.get(uid, uid)] for uid in reads} | imported
+        assert {AssetKey(d["path"]) for d in node["dependencyKeys"]} == expected, token
+        assert node["kinds"] == ["mode"] and node["isExecutable"] is False
+        status = {t["value"] for t in node["tags"] if t["key"] == STATUS_TAG}
+        archived = token in EXPECTED["stale_reports"] or token in EXPECTED["workspace"]["archived_by_people"]
+        assert status == {"archived" if archived else "active"}, token
+    assert all(not nodes[key]["isExecutable"] and nodes[key]["kinds"] == ["dbt"] for key in dbt_keys.values())
