@@ -2,7 +2,9 @@
 
 Each dbt project gets its own, in the repository that holds it. Both read the project from the
 repository's default branch (one tarball, or the one file), plan their change as pure data, and
-publish it idempotently: one branch and at most one open pull request per change.
+publish it idempotently: one branch and at most one open pull request per change. When nothing is
+left to propose (no unused model left, or the default branch already holds the change), the open
+pull request is closed with a comment saying why.
 """
 
 from collections import Counter
@@ -27,6 +29,7 @@ from metapipeline.actions.dbt_changes import (
 )
 from metapipeline.actions.exposures import (
     GENERATED_FILE,
+    documented_reports,
     exposure_changes,
     exposures_pr_text,
     plan_exposures,
@@ -34,6 +37,7 @@ from metapipeline.actions.exposures import (
 from metapipeline.actions.mode_lifecycle import LifecycleOutcome
 from metapipeline.actions.pull_requests import (
     PublishResult,
+    close_obsolete,
     default_head,
     fetch_file,
     fetch_project,
@@ -128,20 +132,27 @@ def removal_pull_request(
     unused: UnusedModels,
 ) -> Output[list[PullRequestOutcome]]:
     """Open (or update), in each project's repository, the pull request that deletes its unused
-    models' files and YAML entries.
+    models' files and YAML entries; close the open one of a project with none left.
 
     Planning reads the whole project; when the default branch's head, the manifest and the
     candidates are those the open pull request was planned from, it is left alone unread."""
-    if unused.refusal or not unused.candidates:
-        reason = unused.refusal or "no unused models"
-        context.log.info(f"no removal pull request: {reason}")
-        return _outputs("removal", [PullRequestOutcome("removal", "not_proposed", None, 0, reason)])
+    if unused.refusal:  # the evidence is incomplete: an open pull request stays as it is
+        context.log.info(f"no removal pull request: {unused.refusal}")
+        return _outputs("removal", [PullRequestOutcome("removal", "not_proposed", None, 0, unused.refusal)])
     by_project = unused.by_project()
-    published = [
-        _removal(context, config, github, ledger, clock, target, by_project[target.project.name])
-        for target in _targets(projects, github, config.branch)
-        if target.project.name in by_project
-    ]
+    published = []
+    for target in _targets(projects, github, config.branch):
+        if target.project.name in by_project:
+            candidates = by_project[target.project.name]
+            published.append(_removal(context, config, github, ledger, clock, target, candidates))
+            continue
+        why = f"no model of `{target.project.name}` is unused any more (each is read, protected or gone)"
+        closed = _close_obsolete(context, config, github, target, "removal", why)
+        if closed[0].action != "no_change":
+            published.append(closed)
+    if not unused.candidates:
+        context.log.info("no removal pull request: no unused models")
+        published.insert(0, (PullRequestOutcome("removal", "not_proposed", None, 0, "no unused models"), {}))
     return _outputs("removal", [outcome for outcome, _ in published], [m for _, m in published])
 
 
@@ -193,6 +204,10 @@ def _removal(
     with closing(ledger.open()) as store:
         last_runs = store.last_runs(m.unique_id for m in candidates)
     run_info = {uid: ModelRunInfo(at, seconds) for uid, (at, seconds) in last_runs.items()}
+    if not change:  # every candidate is still referenced by something that stays
+        dropped = ", ".join(f"`{uid}`" for uid in sorted(change.dropped))
+        why = f"each model it proposed is still referenced by something that stays ({dropped})"
+        return _close_obsolete(context, config, github, target, "removal", why)
     title, body = removal_pr_text(candidates, run_info, manifest, change=change)
     result = publish(
         repo, change, branch=target.branch, title=title, body=body, labels=config.labels,
@@ -234,13 +249,36 @@ def exposures_pull_request(
         current = fetch_file(repo, path, ref=head)  # the one file the change touches, not the project
         files = {} if current is None else {path: current}
         change = plan_exposures(files, manifest, reports, target.folder, now=clock.now())
-        title, body = exposures_pr_text(exposure_changes(manifest, reports))
+        if not change:
+            why = f"`{path}` on the default branch already lists these exposures"
+            published.append(_close_obsolete(context, config, github, target, "exposures", why))
+            continue
+        changes, documented = exposure_changes(manifest, reports), documented_reports(manifest, reports)
+        title, body = exposures_pr_text(changes, documented=documented)
         result = publish(
             repo, change, branch=target.branch, title=title, body=body, labels=config.labels,
             dry_run=config.dry_run, respect_closed_days=config.respect_closed_days, now=clock.now(), base=head,
         )  # fmt: skip
         published.append(_published(context, target, "exposures", change, result))
     return _outputs("exposures", [outcome for outcome, _ in published], [m for _, m in published])
+
+
+def _close_obsolete(
+    context: OpExecutionContext,
+    config: PullRequestConfig,
+    github: GitHubResource,
+    target: _Target,
+    kind: str,
+    why: str,
+) -> tuple[PullRequestOutcome, dict[str, Any]]:
+    """Close the project's open `kind` pull request, which proposes what no longer applies."""
+    comment = (
+        f"metapipeline closes this pull request: nothing is left to propose, since {why}. The branch "
+        "stays for the record; a new pull request opens if there is something to propose again."
+    )
+    repo = github.repo(target.repository)
+    result = close_obsolete(repo, branch=target.branch, comment=comment, dry_run=config.dry_run)
+    return _published(context, target, kind, ChangeSet(), result)
 
 
 def _outcome(
