@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -27,6 +28,7 @@ from sqlglot.errors import SqlglotError
 
 from metapipeline.dbt.relations import normalize_part
 from metapipeline.lineage.templates import PLACEHOLDER
+from metapipeline.unpickling import collector_paused
 
 PARSED, FALLBACK, FAILED = "parsed", "fallback", "failed"
 
@@ -149,11 +151,22 @@ def extract_references(
 def _parse(sql: str, dialect: str, qualify: Qualify) -> Extraction:
     reads: dict[str, TableRef] = {}
     writes: dict[str, TableRef] = {}
+    # Every node a parse allocates lives until the walk ends, so a collection during it frees
+    # nothing, and the nodes it promotes bring on full collections, which walk the whole heap (a
+    # loaded manifest too): 25-35% of a plain parse's time. The tree, cyclic (each node points to
+    # its parent) and unreachable once _walk returns, goes in the first young collection after.
+    with collector_paused():
+        _walk(sql, dialect, qualify, reads, writes)
+    return Extraction(PARSED, tuple(reads.values()), None, tuple(writes.values()))
+
+
+def _walk(
+    sql: str, dialect: str, qualify: Qualify, reads: dict[str, TableRef], writes: dict[str, TableRef]
+) -> None:
     created: set[Key] = set()
     for statement in _parser(dialect)(sql):
         if statement is not None:
             _statement_refs(statement, created, qualify, reads, writes)
-    return Extraction(PARSED, tuple(reads.values()), None, tuple(writes.values()))
 
 
 @cache
@@ -266,14 +279,8 @@ def _statement_refs(
             writes.setdefault(ref.display, ref)
     if scope is None:
         return
-    tables: list[exp.Table] = []
-    cte_names: set[str] = set()
-    # One walk for both (it costs as much as the parse's tail), its type test in compiled sqlglot.
-    for node in scope.find_all(exp.Table, exp.CTE):
-        if isinstance(node, exp.Table):
-            tables.append(node)
-        else:
-            cte_names.add(node.alias_or_name.casefold())
+    tables, ctes = _tables_and_ctes(scope)
+    cte_names = {cte.alias_or_name.casefold() for cte in ctes}
     not_read = {id(t) for t in (*targets, *skipped)}
     for table in tables:
         if id(table) in not_read or not isinstance(table.this, (exp.Identifier, exp.Dot)):
@@ -283,6 +290,32 @@ def _statement_refs(
         ref = qualify(_named(table))
         if ref.parts not in created:  # a table this query created earlier is not an input
             reads.setdefault(ref.display, ref)
+
+
+# Nodes no table can be under, and most of a tree (TPC-DS: 15k of its 25k nodes).
+_LEAVES = frozenset({exp.Column, exp.Identifier, exp.Literal})
+
+
+def _tables_and_ctes(root: exp.Expr) -> tuple[list[exp.Table], list[exp.CTE]]:
+    """The tables and CTEs under `root`, in `find_all`'s breadth-first order, in one walk that
+    never queues a leaf: half the time of `find_all`, whose chain of generators costs 0.6 us a node."""
+    tables: list[exp.Table] = []
+    ctes: list[exp.CTE] = []
+    queue = deque([root])
+    while queue:
+        node = queue.popleft()
+        if isinstance(node, exp.Table):
+            tables.append(node)
+        elif isinstance(node, exp.CTE):
+            ctes.append(node)
+        for value in node.args.values():
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, exp.Expr) and type(item) not in _LEAVES:
+                        queue.append(item)
+            elif isinstance(value, exp.Expr) and type(value) not in _LEAVES:
+                queue.append(value)
+    return tables, ctes
 
 
 def _table_nodes(statement: exp.Expr) -> Iterator[exp.Table]:
