@@ -9,7 +9,10 @@ One change set gets one branch and at most one open pull request:
 - an open one whose change set moved: the branch is rebuilt on the default head and force-moved, and
   title, body and labels are refreshed; unless someone pushed their own commit onto it, which is
   theirs to keep (`skipped_edited`);
-- one closed without merging less than `respect_closed_days` ago: nothing happens, people said no;
+- one closed without merging less than `respect_closed_days` ago: nothing happens, people said no
+  (one metapipeline closed itself, because nothing was left to propose, is no such answer);
+- nothing left to propose (`close_obsolete`): the open one is closed with a comment saying why (its
+  branch stays, for the record), unless someone pushed their own commit onto it;
 - a dry run reads GitHub to say what it would do, and writes nothing.
 
 The default branch is never written to: a branch equal to it is refused before any request.
@@ -47,13 +50,18 @@ from github.Repository import Repository
 from metapipeline.actions.dbt_changes import ChangeSet, ProjectFiles, UnsafePathError, read_archive
 
 T = TypeVar("T")
-Action = Literal["opened", "updated", "unchanged", "skipped_closed", "skipped_edited", "dry_run", "no_change"]
+Action = Literal[
+    "opened", "updated", "unchanged", "skipped_closed", "skipped_edited", "dry_run", "no_change", "closed"
+]
 
 MARKER = "<!-- metapipeline:change-set {} -->"
 TRAILER = "Metapipeline-Change: {}"
 BODY_LIMIT = 65_536  # characters GitHub takes in a pull request body (422 past it)
 _CUT_NOTE = "\n_The rest is cut: GitHub takes at most 65,536 characters here._\n"
 _MARKER_RE = re.compile(r"<!-- metapipeline:change-set ([0-9a-f]{64}) -->")
+# Added to the body of a pull request metapipeline closed because nothing was left to propose: a
+# later change is proposed again at once (a person closing one means "not now" for a while).
+OBSOLETE_MARKER = "<!-- metapipeline:closed-obsolete -->"
 ATTEMPTS = 4  # tries of a whole publish (or download) when GitHub hiccups
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # What a GitHub call raises: its errors, a JSON answer cut short, a dropped or timed-out connection.
@@ -237,11 +245,51 @@ def _existing(
     for pull in pulls:
         if pull.state == "open" and open_pull is None:
             open_pull = pull
-        elif pull.state == "closed" and not pull.merged and pull.closed_at is not None:
+        elif (
+            pull.state == "closed"
+            and not pull.merged
+            and pull.closed_at is not None
+            and OBSOLETE_MARKER not in (pull.body or "")
+        ):
             closed_at = _closed_at(pull)
             if now - closed_at < window and (closed is None or closed_at > _closed_at(closed)):
                 closed = pull
     return open_pull, closed
+
+
+def close_obsolete(
+    repo: Repository, *, branch: str, comment: str, dry_run: bool, attempts: int = ATTEMPTS
+) -> PublishResult:
+    """Close the open pull request on `branch`, whose change no longer applies, with `comment` (why).
+
+    `no_change` when none is open; `skipped_edited` when someone pushed their own commit onto it
+    (theirs to close); in a dry run, `would` says `closed`. Safe to repeat: a comment a lost attempt
+    already posted is not posted twice."""
+    branch = branch.removeprefix("refs/heads/")
+    closing: str | None = None  # the pull request an attempt started to close (its answer may be lost)
+
+    def close_once() -> PublishResult:
+        nonlocal closing
+        head = f"{repo.owner.login}:{branch}"
+        pull = next(iter(repo.get_pulls(state="open", head=head, base=repo.default_branch)), None)
+        if pull is None:
+            return (
+                PublishResult("no_change", None, "")
+                if closing is None
+                else PublishResult("closed", closing, "", comment)
+            )
+        if not _ours(repo, branch):
+            return PublishResult("skipped_edited", pull.html_url, "")
+        if dry_run:
+            return PublishResult("dry_run", pull.html_url, "", comment, would="closed")
+        closing = pull.html_url
+        if not any(posted.body == comment for posted in pull.get_issue_comments()):
+            pull.create_issue_comment(comment)
+        body = _cut_to(BODY_LIMIT - len(OBSOLETE_MARKER) - 1, pull.body or "")
+        pull.edit(state="closed", body=f"{body}\n{OBSOLETE_MARKER}")
+        return PublishResult("closed", pull.html_url, "", comment)
+
+    return retry_github(f"closing the pull request of {branch}", close_once, attempts=attempts)
 
 
 def _closed_at(pull: PullRequest) -> datetime:

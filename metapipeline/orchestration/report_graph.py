@@ -76,7 +76,8 @@ def report_outcome(
 ) -> dict:
     """What the Slack summary says was done: archives, proposed removals, pull request links
     (keyed "removal" or "exposures", then the project when the platform has several)."""
-    outcomes = [pr for pr in (*removal, *exposures) if pr.url]
+    # A pull request closed today (nothing left to propose) is no longer one to review.
+    outcomes = [pr for pr in (*removal, *exposures) if pr.url and pr.action != "closed"]
     several = len({pr.project for pr in outcomes}) > 1
     return {
         "archived": sorted(a.report_name for a in lifecycle.done if a.action == "archive"),

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import github
 import pytest
 import yaml
+from github import Auth
+from github.Repository import Repository
 
-from metapipeline.actions.dbt_changes import read_project
+from metapipeline.actions.dbt_changes import plan_removal, read_project
 from metapipeline.actions.exposures import (
     GENERATED_FILE,
     ReportRecord,
@@ -23,6 +29,16 @@ from metapipeline.actions.exposures import (
     maturity,
     plan_exposures,
 )
+from metapipeline.actions.pull_requests import (
+    close_obsolete,
+    default_head,
+    fetch_file,
+    fetch_project,
+    publish,
+)
+from metapipeline.platform.unused import UnusedModel
+from metapipeline.sandbox.github_emulator import DEFAULT_REPOSITORY, DEFAULT_TOKEN, GitHubEmulator
+from metapipeline.sandbox.harness import EmulatorServer
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR, expected_outcomes
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -302,3 +318,117 @@ def test_a_day_on_which_only_usage_moved_leaves_the_file_as_it_is(records, sampl
     moved = plan_exposures(files, sample_manifest, busy, now=tomorrow)
     assert moved.summary == ["refresh titles, owners, type or maturity of generated exposures"]
     assert "maturity: high" in moved.diff()
+
+
+# -- a project in a repository sub-directory: every pull request flow ------------------------------
+
+SUBDIRECTORY = "analytics/dbt"
+EXPOSURES_BRANCH, REMOVAL_BRANCH = "metapipeline/mode-exposures", "metapipeline/remove-unused-models"
+
+
+@pytest.fixture
+def nested_repo(tmp_path) -> Iterator[tuple[Repository, GitHubEmulator, Path]]:
+    """The GitHub emulator serving a repository whose dbt project lives in `analytics/dbt`."""
+    seed = tmp_path / "seed"
+    ignored = shutil.ignore_patterns("target", "logs", "*.duckdb")
+    shutil.copytree(DBT_PROJECT_DIR, seed / SUBDIRECTORY, ignore=ignored)
+    (seed / "README.md").write_text("FreshCart analytics: the dbt project is in analytics/dbt.\n")
+    repo_dir = tmp_path / "analytics.git"
+    emulator = GitHubEmulator(repo_dir, seed_dir=seed)
+    server = EmulatorServer(emulator)
+    server.start()
+    client = github.Github(
+        base_url=server.base_url,
+        auth=Auth.Token(DEFAULT_TOKEN),
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
+    yield client.get_repo(DEFAULT_REPOSITORY), emulator, repo_dir
+    server.stop()
+
+
+def _parse_branch(repo_dir: Path, branch: str, checkout: Path, dbt_parse) -> dict[str, Any]:
+    """A real `dbt parse` of the project in a clone of `branch`, as a reviewer's CI would run it."""
+    subprocess.run(["git", "clone", "--quiet", "--branch", branch, str(repo_dir), str(checkout)], check=True)
+    return dbt_parse(checkout / SUBDIRECTORY)
+
+
+def _publish_exposures(
+    repo: Repository, manifest: dict[str, Any], reports: list[ReportRecord], now: datetime
+):
+    head = default_head(repo)
+    target = f"{SUBDIRECTORY}/{GENERATED_FILE}"
+    current = fetch_file(repo, target, ref=head)
+    change = plan_exposures(
+        {} if current is None else {target: current}, manifest, reports, SUBDIRECTORY, now=now
+    )
+    title, body = exposures_pr_text(
+        exposure_changes(manifest, reports), documented=documented_reports(manifest, reports)
+    )
+    return change, publish(
+        repo,
+        change,
+        branch=EXPOSURES_BRANCH,
+        title=title,
+        body=body,
+        labels=[],
+        dry_run=False,
+        now=now,
+        base=head,
+    )
+
+
+def test_every_pull_request_flow_works_with_the_project_in_a_sub_directory(
+    nested_repo, records, sample_manifest, expected, tmp_path, dbt_parse
+):
+    repo, emulator, repo_dir = nested_repo
+    # Day 1: the exposures pull request adds the file inside the project, and is merged.
+    change, opened = _publish_exposures(repo, sample_manifest, records, NOW)
+    assert opened.action == "opened" and list(change.files) == [f"{SUBDIRECTORY}/{GENERATED_FILE}"]
+    emulator.merge_pull(1)
+    manifest = _parse_branch(repo_dir, "main", tmp_path / "main", dbt_parse)
+    generated = {e["name"] for e in manifest["exposures"].values() if e["name"].startswith("mode_")}
+    assert generated == set(expected["exposures"])
+
+    # Day 2: the manifest now holds the generated exposures (paths relative to the project), and
+    # only usage moved: nothing to change, none of them is taken for hand-written.
+    tomorrow = NOW + timedelta(days=1)
+    used = [replace(r, views=r.views + 5, runs=r.runs + 5) for r in records]
+    assert exposure_changes(manifest, used) == []
+    assert documented_reports(manifest, used) == documented_reports(sample_manifest, records)
+    change, unchanged = _publish_exposures(repo, manifest, used, tomorrow)
+    assert (change.files, unchanged.action) == ({}, "no_change")
+    # A report archived: exactly its exposure goes.
+    archived = [replace(r, archived=True) if r.token == SCORECARD else r for r in used]
+    assert [(c["exposure"], c["change"]) for c in exposure_changes(manifest, archived)] == [
+        (f"mode_{SCORECARD}", "remove")
+    ]
+
+    # The removal pull request: files read and written under the sub-directory, dbt parses the branch.
+    head = default_head(repo)
+    project = fetch_project(repo, SUBDIRECTORY, ref=head)
+    removed = sorted(expected["warehouse"]["still_unused"])
+    nodes = manifest["nodes"]
+    candidates = [
+        UnusedModel(uid, nodes[uid]["name"], nodes[uid]["original_file_path"], None, ()) for uid in removed
+    ]
+    removal = plan_removal(project.files, manifest, candidates, SUBDIRECTORY, symlinks=project.symlinks)
+    assert removal and all(path.startswith(f"{SUBDIRECTORY}/") for path in removal.files)
+    opened = publish(
+        repo,
+        removal,
+        branch=REMOVAL_BRANCH,
+        title="Remove unused models",
+        body="Why.",
+        labels=[],
+        dry_run=False,
+    )
+    assert opened.action == "opened"
+    parsed = _parse_branch(repo_dir, REMOVAL_BRANCH, tmp_path / "removal", dbt_parse)
+    assert not set(removed) & set(parsed["nodes"])
+    assert {e["name"] for e in parsed["exposures"].values() if e["name"].startswith("mode_")} == generated
+
+    # The candidates are gone (used again): the removal pull request is closed, saying why.
+    closed = close_obsolete(repo, branch=REMOVAL_BRANCH, comment="Nothing is left to remove.", dry_run=False)
+    assert closed.action == "closed" and closed.url == repo.get_pull(2).html_url
+    assert [c.body for c in repo.get_pull(2).get_issue_comments()] == ["Nothing is left to remove."]

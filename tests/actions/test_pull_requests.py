@@ -15,6 +15,7 @@ from github.Repository import Repository
 from metapipeline.actions import dbt_changes, exposures
 from metapipeline.actions.dbt_changes import ChangeSet, UnsafePathError
 from metapipeline.actions.pull_requests import (
+    close_obsolete,
     default_head,
     fetch_file,
     inputs_fingerprint,
@@ -215,3 +216,45 @@ def test_the_emulator_refuses_a_body_past_githubs_limit_as_github_does(repo, rep
         refused.value
     )
     assert repo.get_pull(1).title == "Remove unused models"  # a refused edit changes nothing
+
+
+WHY = "metapipeline closes this pull request: nothing is left to propose."
+
+
+def close(repo: Repository, **options) -> object:
+    options.setdefault("dry_run", False)
+    return close_obsolete(repo, branch=BRANCH, comment=WHY, **options)
+
+
+def test_nothing_left_to_propose_closes_the_open_pull_with_a_comment_once(repo, repo_dir):
+    opened = run(repo, change_set(repo_dir))
+    refs = git(repo_dir, "for-each-ref")
+    would = close(repo, dry_run=True)
+    assert (would.action, would.would, would.url, would.body) == ("dry_run", "closed", opened.url, WHY)
+    assert repo.get_pull(1).state == "open" and git(repo_dir, "for-each-ref") == refs
+
+    closed = close(repo)
+    assert (closed.action, closed.url) == ("closed", opened.url)
+    pull = repo.get_pull(1)
+    assert (pull.state, pull.merged) == ("closed", False)
+    assert [c.body for c in pull.get_issue_comments()] == [WHY]
+    assert git(repo_dir, "branch", "--list", BRANCH).strip()  # the branch stays, for the record
+    assert close(repo).action == "no_change"  # nothing open: no second comment
+    assert pull.get_issue_comments().totalCount == 1
+
+    # metapipeline closed it, nobody said no: what comes up later is proposed again at once.
+    again = run(repo, change_set(repo_dir, note="used no more"))
+    assert again.action == "opened" and again.url.endswith("/pull/2")
+
+
+def test_a_pull_people_pushed_onto_is_theirs_to_close(repo, repo_dir):
+    run(repo, change_set(repo_dir))
+    head = repo.get_git_ref(f"heads/{BRANCH}")
+    parent = repo.get_git_commit(head.object.sha)
+    head.edit(repo.create_git_commit("Keep fct_app_funnel after all", parent.tree, [parent]).sha)
+    assert close(repo).action == "skipped_edited"
+    assert repo.get_pull(1).state == "open" and repo.get_pull(1).get_issue_comments().totalCount == 0
+
+
+def test_no_open_pull_is_nothing_to_close(repo):
+    assert close(repo).action == "no_change"
