@@ -108,9 +108,8 @@ class DagsterModeTranslator:
 def _content_metadata(content: ModeContent) -> dict[str, Any]:
     last_run = parse_mode_timestamp(content.last_run_at)
     verdict = content.stale_reason or (f"kept: {content.kept_reason}" if content.kept_reason else "not stale")
+    # Not the token nor the status: the key and the tag hold them, and every entry costs load time.
     metadata: dict[str, Any] = {
-        "mode/token": content.token,
-        "mode/status": content.status,
         "mode/stale verdict": verdict,
         "mode/views": MetadataValue.int(content.view_count),
         "mode/runs": MetadataValue.int(content.runs_count),
