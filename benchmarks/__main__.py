@@ -18,6 +18,7 @@ BENCHMARKS = (
     "ui_launch",
     "end_to_end",
     "asset_load",
+    "removal_plan",
 )
 
 

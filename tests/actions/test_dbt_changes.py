@@ -21,10 +21,11 @@ from metapipeline.actions.dbt_changes import (
     RemovalError,
     UnsafePathError,
     plan_removal,
+    properties,
     read_project,
     removal_pr_text,
 )
-from metapipeline.actions.dbt_changes.yaml_edit import has_entries, opens_with_a_list
+from metapipeline.actions.dbt_changes.yaml_edit import BLOCK_SCALAR_END, has_entries, opens_with_a_list
 from metapipeline.platform.unused import Downstream, UnusedModel
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR, expected_outcomes
 
@@ -459,6 +460,86 @@ models:
     }
 
 
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (  # a merge key and a second alias: the first takes the node, the second still aliases it
+            "models:\n  - name: gone\n    config: &c\n      tags: [a]\n  - name: kept\n    config:\n"
+            "      <<: *c\n      materialized: table\n  - name: also_kept\n    config: *c  # same\n",
+            "models:\n  - name: kept\n    config:\n      <<: &c\n        tags: [a]\n      materialized: table\n"
+            "  - name: also_kept\n    config: *c  # same\n",
+        ),
+        (  # a sequence item aliased from a deeper level: the node's lines are indented to fit
+            "models:\n  - name: gone\n    columns:\n      - &id\n        name: id\n        data_tests: [unique]\n"
+            "  - name: kept\n    versions:\n      - v: 1\n        columns:\n          - *id\n",
+            "models:\n  - name: kept\n    versions:\n      - v: 1\n        columns:\n          - &id\n"
+            "            name: id\n            data_tests: [unique]\n",
+        ),
+    ],
+)
+def test_an_anchor_of_a_removed_entry_moves_to_its_first_kept_alias(before, after):
+    manifest = manifest_of(model_node("gone", "models/gone.sql"), model_node("kept", "models/kept.sql"))
+    files = {"models/gone.sql": "select 1\n", "models/_models.yml": before}
+    change = plan_removal(files, manifest, unused(manifest, [GONE]))
+    assert change.files["models/_models.yml"] == after
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (  # a section header below the removed entry, then a blank line: it heads what stays
+            "models:\n  - name: kept\n\n  - name: gone\n\n  ## Staging\n\n  - name: also_kept\n",
+            "models:\n  - name: kept\n\n  ## Staging\n\n  - name: also_kept\n",
+        ),
+        (  # the last two entries go: no blank line is left at the end
+            "models:\n  - name: kept\n\n  - name: gone\n\n  - name: gone_too\n",
+            "models:\n  - name: kept\n",
+        ),
+        (  # the same before another section
+            "models:\n  - name: kept\n\n  - name: gone\n\n  - name: gone_too\n\nsources:\n  - name: s\n",
+            "models:\n  - name: kept\n\nsources:\n  - name: s\n",
+        ),
+        (  # a `|+` scalar keeps the blank line that is part of its value
+            "models:\n  - name: kept\n    description: |+\n      Text.\n\n  - name: gone\n",
+            "models:\n  - name: kept\n    description: |+\n      Text.\n\n" + BLOCK_SCALAR_END,
+        ),
+    ],
+)
+def test_comments_and_blank_lines_of_what_stays_stay(before, after):
+    manifest = manifest_of(
+        *(model_node(n, f"models/{n}.sql") for n in ("gone", "gone_too", "kept", "also_kept"))
+    )
+    files = {
+        "models/gone.sql": "select 1\n",
+        "models/gone_too.sql": "select 1\n",
+        "models/_models.yml": before,
+    }
+    change = plan_removal(files, manifest, unused(manifest, [GONE, "model.shop.gone_too"]))
+    assert change.files["models/_models.yml"] == after
+
+
+def test_only_files_naming_a_removed_model_as_a_value_are_loaded(monkeypatch, sample_files, sample_manifest):
+    """The text search finds every file a plain search for the names finds an edit in."""
+    loads: list[str] = []
+    real_load = YAML.load
+    monkeypatch.setattr(YAML, "load", lambda self, text: loads.append(text) or real_load(self, text))
+    files, manifest = small_project()
+    files["dbt/models/_prose.yml"] = (
+        "version: 2\nmodels:\n  - name: keep_me2\n    description: Unlike gone, kept.\n"
+    )
+    files["dbt/models/_substring.yml"] = "version: 2\nmodels:\n  - name: gone_daily\n"
+    screened = _outcome(files, manifest, ["model.shop.gone"], project_root="dbt")
+    assert files["dbt/models/_prose.yml"] not in loads and files["dbt/models/_substring.yml"] not in loads
+    sample = _outcome(sample_files, sample_manifest, UNUSED)
+
+    def substring_search(plan, text):
+        return any(name in text for name in plan.names)
+
+    monkeypatch.setattr(properties, "may_name_a_removed_model", substring_search)
+    assert _outcome(files, manifest, ["model.shop.gone"], project_root="dbt") == screened
+    assert _outcome(sample_files, sample_manifest, UNUSED) == sample
+
+
 # -- versioned models ---------------------------------------------------------------------------------
 
 
@@ -748,7 +829,10 @@ def test_an_unreadable_cache_entry_is_parsed_again_and_replaced(tmp_path):
 
 def test_prune_removes_only_entries_unused_for_the_keep_period(tmp_path):
     files, manifest = small_project()
-    files["dbt/models/_more.yml"] = "version: 2\nmodels:\n  - name: gone_too  # mentions gone\n"
+    # A column named like the removed model: the file is loaded (and cached), not edited.
+    files["dbt/models/_more.yml"] = (
+        "version: 2\nmodels:\n  - name: gone_too\n    columns:\n      - name: gone\n"
+    )
     _outcome(files, manifest, ["model.shop.gone"], project_root="dbt", parse_cache=ParseCache(tmp_path))
     old, recent = sorted(tmp_path.glob("*.parse"))
     month_ago = time.time() - 31 * 86400

@@ -3,7 +3,9 @@ other resources that `ref()` them, and `depends_on` entries of generated (`mode_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import re
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -32,11 +34,31 @@ def _property_files(plan: Plan) -> Iterator[str]:
             yield path
 
 
+def may_name_a_removed_model(plan: Plan, text: str) -> bool:
+    """Whether a properties file can hold an edit: a removed model's name standing as a whole YAML
+    value (`name: orders`, `- orders`, `[orders]`), or inside a `ref()`. A text search, so that
+    loading (ruamel's round trip, the plan's main cost) is left for the few files that need it: a
+    name that is only a substring (`orders` in `orders_daily`) or a word of a description
+    (`Same grain as orders.`) needs none."""
+    return bool(_naming(frozenset(plan.names)).search(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _naming(names: Collection[str]) -> re.Pattern[str]:
+    name = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    decorated = r"(?:&\S+[ \t]+)?(?:!\S*[ \t]+)?"  # an anchor or a tag before the value
+    return re.compile(
+        rf"""(?:^[ \t]*-[ \t]+|:[ \t]+){decorated}(['"]?)(?:{name})\1[ \t]*(?:#.*)?$"""  # block style
+        rf"""|[\[{{](?:[^\n]*?[,:])?[ \t]*{decorated}(['"]?)(?:{name})\2[ \t]*[,\]}}]"""  # flow style
+        rf"""|\bref\([^)]*?(?<!\w)(?:{name})(?!\w)""",
+        re.MULTILINE,
+    )
+
+
 def edit_property_files(plan: Plan) -> None:
-    names = plan.names
     for path in _property_files(plan):
-        if not any(name in plan.files[path] for name in names):
-            continue  # cheap skip: most files never mention a removed model
+        if not may_name_a_removed_model(plan, plan.files[path]):
+            continue
         yaml = plan.yaml(path)
         if not isinstance(yaml.doc, CommentedMap):
             continue

@@ -21,13 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import ruamel.yaml
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.events import (
+    AliasEvent,
     CollectionEndEvent,
     CollectionStartEvent,
     DocumentStartEvent,
+    Event,
     MappingStartEvent,
+    NodeEvent,
     ScalarEvent,
     SequenceEndEvent,
     SequenceStartEvent,
@@ -206,13 +210,42 @@ class YamlFile:
         dropped: set[int] = set()
         for container, key in self._deleted:
             dropped.update(range(*self._line_range(container, key)))
+        dropped |= self._doubled_separators(dropped)
         kept = "".join(line for number, line in enumerate(self.lines) if number not in dropped)
+        kept += _block_scalar_end(self.lines, dropped)
         cut = "".join(self.lines[number] for number in sorted(dropped))
         if any(_alias(anchor).search(kept) for anchor in _ANCHOR.findall(cut)):
-            # An alias left behind needs its anchor: re-emitted, the content stands where it is used.
+            moved = anchors_moved_to_their_first_kept_alias(self.lines, dropped)
+            if moved is not None and self._loads_as_edited(moved):
+                return moved + _block_scalar_end(self.lines, dropped)
+            # An anchored node whose text cannot be moved (flow style, nested anchors): re-emitted,
+            # ruamel expands or re-anchors the content where it is used.
             self._dumped = self._dump()
             return self._dumped
         return kept
+
+    def _doubled_separators(self, dropped: set[int]) -> set[int]:
+        """Blank lines above a cut that now meet the blank line (or the end of the file) below it:
+        the separator of entries that are all gone goes with them."""
+        extra: set[int] = set()
+        for start, end in _runs(dropped):
+            if end < len(self.lines) and self.lines[end].strip():
+                continue
+            above = start
+            while above > 0 and not self.lines[above - 1].strip() and above - 1 not in dropped:
+                above -= 1
+            if above < start and not _ends_a_keeping_block_scalar(self.lines, above):
+                extra.update(range(above, start))
+        return extra
+
+    def _loads_as_edited(self, text: str) -> bool:
+        """Whether `text` loads to the document less the deleted entries (an edit of anchors by
+        text is checked against the parse before it is trusted)."""
+        try:
+            loaded = yaml.load(text, Loader=_SafeLoader)
+        except yaml.YAMLError:
+            return False
+        return bool(loaded == _without(self.doc, self._deleted))
 
     def _position(self, container: CommentedMap | CommentedSeq, key: Any) -> tuple[int, int]:
         return container.lc.item(key) if isinstance(container, CommentedSeq) else container.lc.key(key)
@@ -249,21 +282,28 @@ class YamlFile:
                     if not inside:
                         break
                 end += 1
-        # Comments directly above the next thing describe that thing; comments above this entry, this.
-        while end - 1 > line and (
-            (last and not self.lines[end - 1].strip())
-            or (self.lines[end - 1].lstrip().startswith("#") and _indent(self.lines[end - 1]) <= marker)
+        # Comments between this entry and the next describe the next one, or head a section over it
+        # (`## Staging`, then a blank line): they stay, with the blank lines below them.
+        trailing = end
+        while trailing - 1 > line and (
+            not self.lines[trailing - 1].strip()
+            or (
+                self.lines[trailing - 1].lstrip().startswith("#")
+                and _indent(self.lines[trailing - 1]) <= marker
+            )
         ):
-            end -= 1
+            trailing -= 1
+        if last:
+            end = trailing  # what follows the last entry separates or heads what comes next: it stays
+        elif any(self.lines[number].strip() for number in range(trailing, end)):
+            end = trailing
+            while not self.lines[end].strip():
+                end += 1
         start = line
         while start > 0 and self.lines[start - 1].lstrip().startswith("#"):
             if _indent(self.lines[start - 1]) != marker:
                 break
             start -= 1
-        # The last entry goes with the blank line that separated it, not the one after it.
-        if last and (end == len(self.lines) or not self.lines[end].strip()):
-            while start > 0 and not self.lines[start - 1].strip():
-                start -= 1
         return start, end
 
     def _dump(self) -> str:
@@ -274,6 +314,183 @@ class YamlFile:
         out = io.StringIO()
         _round_trip_yaml(self.indentation).dump(self.doc, out)
         return out.getvalue()
+
+
+# libyaml where PyYAML was built with it: the checks below load whole files.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _runs(numbers: set[int]) -> Iterator[tuple[int, int]]:
+    """Consecutive numbers as [start, end) ranges."""
+    ordered = sorted(numbers)
+    for position, number in enumerate(ordered):
+        if position == 0 or ordered[position - 1] != number - 1:
+            start = number
+        if position == len(ordered) - 1 or ordered[position + 1] != number + 1:
+            yield start, number + 1
+
+
+_KEEPING_BLOCK_SCALAR = re.compile(r"[|>][1-9]?\+[1-9]?\s*(#.*)?$")
+
+
+def _ends_a_keeping_block_scalar(lines: list[str], blank: int) -> bool:
+    """Whether the blank lines from `blank` on are the end of a `|+` or `>+` scalar (its value)."""
+    content = blank - 1
+    while content >= 0 and not lines[content].strip():
+        content -= 1
+    if content < 0:
+        return False
+    header = content
+    while header >= 0 and (not lines[header].strip() or _indent(lines[header]) >= _indent(lines[content])):
+        header -= 1
+    return header >= 0 and bool(_KEEPING_BLOCK_SCALAR.search(lines[header].rstrip()))
+
+
+_BLOCK_SCALAR_HEADER = re.compile(r"(?:^|\s)[|>][1-9]?[+]?[1-9]?\s*(#.*)?$")  # `|`, `>+`, not `|-`
+BLOCK_SCALAR_END = "# (this line ends the text above: dbt strips the line breaks that end a file)\n"
+
+
+def _block_scalar_end(lines: list[str], dropped: set[int]) -> str:
+    """A comment to close a block scalar the cut made the file's last value. dbt strips a file
+    before loading it, so a description ending the file would lose its final line break; one that
+    ended the file before the edit is left as it was."""
+    kept = [number for number in range(len(lines)) if number not in dropped and lines[number].strip()]
+    if not kept or not any(lines[number].strip() for number in range(kept[-1] + 1, len(lines))):
+        return ""
+    last = kept[-1]
+    header = last - 1
+    while header >= 0 and (
+        header in dropped or not lines[header].strip() or _indent(lines[header]) >= _indent(lines[last])
+    ):
+        header -= 1
+    if (
+        header < 0
+        or _is_comment_or_blank(lines[last])
+        or not _BLOCK_SCALAR_HEADER.search(lines[header].rstrip())
+    ):
+        return ""
+    return BLOCK_SCALAR_END
+
+
+def _without(node: Any, deleted: list[tuple[Any, Any]]) -> Any:
+    """A round-trip node as plain data (what a safe load gives), less the deleted entries."""
+    if isinstance(node, Mapping):
+        return {
+            _without(k, deleted): _without(v, deleted)
+            for k, v in node.items()
+            if not any(c is node and key == k for c, key in deleted)
+        }
+    if isinstance(node, list):
+        return [
+            _without(item, deleted)
+            for index, item in enumerate(node)
+            if not any(c is node and key == index for c, key in deleted)
+        ]
+    return node
+
+
+def _owner_column(line: str, column: int) -> int:
+    """The column of the key or `-` that holds the node starting at `column` of `line`."""
+    before = line[:column].rstrip()
+    if before.endswith("-"):
+        return len(before) - 1
+    owner = _indent(line)
+    while line.startswith("-", owner) and line[owner + 1 : owner + 2] in (" ", "\t"):
+        owner += 2 + _indent(line[owner + 2 :])  # `- key:`: the key of the item's first entry
+    return owner
+
+
+def _reindented(lines: list[str], shift: int) -> list[str] | None:
+    if shift >= 0:
+        return [" " * shift + line if line.strip() else line for line in lines]
+    if any(line.strip() and _indent(line) < -shift for line in lines):
+        return None
+    return [line[-shift:] if line.strip() else line for line in lines]
+
+
+def _node_events(text: str) -> list[Event]:
+    return list(YAML(typ="safe", pure=True).parse(text))  # pure: marks count characters
+
+
+def anchors_moved_to_their_first_kept_alias(lines: list[str], dropped: set[int]) -> str | None:
+    """The text less the `dropped` lines, where each anchor defined on a dropped line that kept
+    lines alias is moved, with the text of its node, to its first kept alias (aliases must follow
+    their anchor). None where that text cannot be moved as lines: a flow or multi-line node
+    starting on its anchor's line, or an alias inside a flow collection."""
+    try:
+        events = _node_events("".join(lines))
+    except Exception:
+        return None
+    definitions: dict[str, Event] = {}  # anchor -> the node defining it, as far as the text has come
+    ends: dict[int, Event] = {}  # id(start event) -> its end event
+    open_collections: list[Event] = []
+    replacements: dict[int, tuple[int, int, list[str]]] = {}  # alias line -> (column, length, lines)
+    moved: set[int] = set()
+    for event in events:
+        if isinstance(event, CollectionStartEvent):
+            open_collections.append(event)
+        elif isinstance(event, CollectionEndEvent):
+            ends[id(open_collections.pop())] = event
+        if isinstance(event, NodeEvent) and not isinstance(event, AliasEvent) and event.anchor:
+            definitions[event.anchor] = event
+    for event in events:
+        if isinstance(event, AliasEvent):
+            definition = definitions.get(event.anchor)
+            alias_line = event.start_mark.line
+            if (
+                definition is None
+                or id(definition) in moved
+                or definition.start_mark.line not in dropped
+                or alias_line in dropped
+            ):
+                continue
+            node = _anchored_lines(lines, definition, ends.get(id(definition), definition), dropped)
+            if node is None:
+                return None
+            head, body = node
+            column = event.start_mark.column
+            if body:
+                shift = _owner_column(lines[alias_line], column) - _owner_column(
+                    lines[definition.start_mark.line], definition.start_mark.column
+                )
+                moved_body = _reindented(body, shift)
+                if moved_body is None:
+                    return None
+                body = moved_body
+            replacements[alias_line] = (column, event.end_mark.column - column, [head, *body])
+            moved.add(id(definition))
+    out: list[str] = []
+    for number, line in enumerate(lines):
+        if number in replacements:
+            column, length, (head, *body) = replacements[number]
+            out += [line[:column] + head + line[column + length :], *body]
+        elif number not in dropped:
+            out.append(line)
+    return "".join(out)
+
+
+def _anchored_lines(
+    lines: list[str], start: Event, end: Event, dropped: set[int]
+) -> tuple[str, list[str]] | None:
+    """A node's text from its anchor: what stands on the anchor's line (comment left out) and the
+    lines below it; None where the node cannot be moved line by line."""
+    first = start.start_mark.line
+    line = lines[first]
+    if end.end_mark.line == first:
+        return line[start.start_mark.column : end.end_mark.column], []
+    head = re.match(r"&\S+(\s+[|>][-+1-9]*)?(?=\s*(#.*)?$)", line[start.start_mark.column :].rstrip("\n"))
+    if head is None:
+        return None  # a quoted or flow node running over several lines
+    last = (
+        end.end_mark.line
+        if end.end_mark.column == 0 or isinstance(end, CollectionEndEvent)
+        else end.end_mark.line + 1
+    )
+    while last > first + 1 and _is_comment_or_blank(lines[last - 1]):
+        last -= 1
+    if not set(range(first, last)) <= dropped:
+        return None  # part of the node stays where it is
+    return head[0], lines[first + 1 : last]
 
 
 def dump_node(node: Any) -> str:
