@@ -85,17 +85,20 @@ class NoModeState(LookupError):
 
 
 def newest_run_dir(home: Path | None = None) -> Path:
-    """The newest run directory holding a platform graph; the plan and manifests come from it too,
-    so that verdicts, lineage and keys always belong to the same run."""
+    """The newest run directory holding a platform graph and a plan (a run that failed between the
+    two is skipped), so that verdicts, lineage and keys always come from the same run."""
     storage = (home or dagster_home()) / "storage"
-    graphs = list(storage.glob(f"*/{PLATFORM_GRAPH}"))
+    graphs = [path for path in storage.glob(f"*/{PLATFORM_GRAPH}") if (_run_of(path) / PLAN).exists()]
     if not graphs:
         raise NoModeState(
-            f"no run under {storage} has kept {PLATFORM_GRAPH}: run the metapipeline job once "
-            "(or set DAGSTER_HOME to where it ran)"
+            f"no run under {storage} has kept {PLATFORM_GRAPH} and {PLAN}: run the metapipeline job "
+            "once (or set DAGSTER_HOME to where it ran)"
         )
-    newest = max(graphs, key=lambda path: path.stat().st_mtime)
-    return newest.parents[len(Path(PLATFORM_GRAPH).parts) - 1]
+    return _run_of(max(graphs, key=lambda path: path.stat().st_mtime))
+
+
+def _run_of(graph_path: Path) -> Path:
+    return graph_path.parents[len(Path(PLATFORM_GRAPH).parts) - 1]
 
 
 def read_state(
@@ -104,8 +107,7 @@ def read_state(
     """The state kept by one run. `lifecycle`: the ledger's `lifecycle_history` for the workspace
     (what metapipeline last did to each report), None when it cannot be read."""
     graph = json.loads((run_dir / PLATFORM_GRAPH).read_text())
-    plan_path = run_dir / PLAN
-    plan = json.loads(plan_path.read_text()) if plan_path.exists() else {}
+    plan = json.loads((run_dir / PLAN).read_text())
     manifests = read_manifests(sorted(_manifest_paths(run_dir)))
     state = state_from_documents(graph, plan, manifests, lifecycle or {}, run_dir)
     return replace(state, ledger_problem=ledger_problem)
@@ -118,14 +120,14 @@ def state_from_documents(
     lifecycle: Mapping[str, Action],
     run_dir: Path,
 ) -> ModeAssetState:
-    """`graph`: the platform graph as node-link data; `plan`: a plan's JSON (empty: no verdicts)."""
+    """`graph`: the platform graph as node-link data; `plan`: the same run's plan as JSON."""
     nodes = {node["id"]: node for node in graph["nodes"]}
     parents: dict[str, list[tuple[str, str]]] = {}
     for link in graph["links"]:
         parents.setdefault(link["target"], []).append((link["source"], link.get("how", "")))
     stale = {r["token"]: r["reason"] for r in plan.get("stale_reports", [])}
     kept = {r["token"]: r["reason"] for r in plan.get("kept_reports", [])}
-    workspace = str(plan.get("workspace") or "")
+    workspace = str(plan["workspace"])
 
     def reads_of(reader: str) -> list[str]:
         """dbt nodes a query reads, itself or through the definitions it includes."""
@@ -200,8 +202,7 @@ def load_state(home: Path | None = None, ledger_url: str | None = None) -> ModeA
 
 
 def _workspace_of(run_dir: Path) -> str:
-    plan_path = run_dir / PLAN
-    return str(json.loads(plan_path.read_text()).get("workspace") or "") if plan_path.exists() else ""
+    return str(json.loads((run_dir / PLAN).read_text())["workspace"])
 
 
 def _manifest_paths(run_dir: Path) -> Iterable[Path]:

@@ -225,14 +225,27 @@ def test_without_a_run_there_are_no_mode_assets_and_the_log_says_why(tmp_path, c
     assert "No Mode assets: no run under" in caplog.text
 
 
-def test_the_newest_run_wins(run_dir, tmp_path):
-    older, newer = tmp_path / "storage" / "a", tmp_path / "storage" / "b"
-    for number, run in enumerate((older, newer)):
-        (run / PLATFORM_GRAPH).parent.mkdir(parents=True)
-        (run / PLATFORM_GRAPH).write_text((run_dir / PLATFORM_GRAPH).read_text())
+def test_the_newest_run_with_a_plan_wins(run_dir, tmp_path):
+    older, newer, failed = (tmp_path / "storage" / name for name in ("a", "b", "c"))
+    for number, run in enumerate((older, newer, failed)):
+        kept = (PLATFORM_GRAPH, PLAN) if run != failed else (PLATFORM_GRAPH,)  # failed before its plan
+        for relative in kept:
+            (run / relative).parent.mkdir(parents=True)
+            (run / relative).write_text((run_dir / relative).read_text())
         stamp = 1_700_000_000 + number
         os.utime(run / PLATFORM_GRAPH, (stamp, stamp))
     assert newest_run_dir(tmp_path) == newer
+
+
+def test_the_dbt_assets_switch_takes_external_or_skip(monkeypatch):
+    from metapipeline.definitions import _include_dbt_models
+
+    for value, included in (("external", True), ("skip", False)):
+        monkeypatch.setenv("METAPIPELINE_DBT_ASSETS", value)
+        assert _include_dbt_models() is included
+    monkeypatch.setenv("METAPIPELINE_DBT_ASSETS", "none")
+    with pytest.raises(ValueError, match="expected 'external' or 'skip'"):
+        _include_dbt_models()
 
 
 ASSET_NODES = """
