@@ -132,17 +132,17 @@ def mode_asset_specs(
     translator = translator or DagsterModeTranslator()
     log = get_dagster_logger()
     keys: dict[str, AssetKey] = {}
-    owner_of_key: dict[AssetKey, str] = {}
+    node_of_key: dict[AssetKey, str] = {}
     for unique_id, props in state.dbt_nodes.items():
         key = translator.get_dbt_asset_key(props)
-        if key in owner_of_key:
+        if key in node_of_key:
             # dagster-dbt would refuse two nodes under one key too; keep the first, say so.
             log.warning(
-                f"dbt nodes {owner_of_key[key]} and {unique_id} share the asset key {key.to_user_string()}"
+                f"dbt nodes {node_of_key[key]} and {unique_id} share the asset key {key.to_user_string()}"
             )
             continue
         keys[unique_id] = key
-        owner_of_key[key] = unique_id
+        node_of_key[key] = unique_id
     keys |= {content.token: translator.get_asset_key(content) for content in state.contents}
     specs = [translator.get_asset_spec(ModeTranslatorData(c, state, keys)) for c in state.contents]
     if include_dbt_models:
