@@ -1,4 +1,4 @@
-"""Table references per second, one core: metapipeline's lineage beside plain sqlglot and sqllineage.
+"""Table references per second: metapipeline's lineage beside plain sqlglot and sqllineage.
 
 Queries: TPC-H (22) and TPC-DS (99) as sqlglot's fixtures hold them, plus the sample Mode
 workspace's queries (Liquid, definitions, Snowflake/BigQuery/PostgreSQL). Cold = an empty cache
@@ -6,6 +6,13 @@ workspace's queries (Liquid, definitions, Snowflake/BigQuery/PostgreSQL). Cold =
 `parse_one` + `find_all(exp.Table)` on the already-rendered SQL. Targets: cold >= 1.0x plain
 sqlglot; warm >= 20x cold; `resolve_many` fanned out over every core faster than in one process
 (the last two lines, on 20 distinct copies of each query).
+
+One-process figures are CPU time of this process (the machine may be shared; they use one core),
+the passes taken in turns and summed: a pass's garbage is often collected in a later pass, so
+the best single pass favours whichever side leaves more of it behind (shown in brackets).
+The fan-out is wall time, the best of a few runs in turns, with the cores it got: the kernel
+shares CPU time between sessions, not processes, so on a busy machine a second process may get
+no more than the first had alone.
 """
 
 from __future__ import annotations
@@ -59,14 +66,26 @@ def sample_queries() -> list[QueryInput]:
     ]
 
 
-def _rate(run: Callable[[], object], count: int, repeat: int) -> float:
-    """Queries per second over the best of `repeat` passes."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return count / best
+def _cpu_rates(
+    runs: dict[str, tuple[Callable[[], object], int]], rounds: int
+) -> dict[str, tuple[float, float]]:
+    """Queries per CPU-second of each run (its callable and query count), over `rounds` rounds in
+    turns: (over all the passes, over the best one)."""
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, (run, _count) in runs.items():
+            started = time.process_time()
+            run()
+            seconds[name].append(time.process_time() - started)
+    return {
+        name: (count * rounds / sum(seconds[name]), count / min(seconds[name]))
+        for name, (_run, count) in runs.items()
+    }
+
+
+def _cpu_with_children() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def _plain_sqlglot(rendered: Sequence[tuple[str, str]]) -> None:
@@ -107,7 +126,10 @@ def _verdict(ratio: float, target: float) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=5, help="passes per measurement (best one counts)")
+    parser.add_argument("--repeat", type=int, default=10, help="one-process passes of each kind, in turns")
+    parser.add_argument(
+        "--fan-out-runs", type=int, default=3, help="resolve_many runs of each kind, in turns"
+    )
     parser.add_argument(
         "--manifest",
         action="append",
@@ -139,7 +161,6 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     n = len(queries)
-    plain = _rate(lambda: _plain_sqlglot(rendered), len(rendered), args.repeat)
     # Cold means nothing remembered: no cache, a new index (its lookup memo empty), no name memo.
     fresh_indexes = iter([graph.relation_index() for _ in range(args.repeat)])
 
@@ -147,16 +168,25 @@ def main(argv: list[str] | None = None) -> None:
         qualify_name.cache_clear()
         _ours(queries, next(fresh_indexes), ReferenceCache())
 
-    cold = _rate(cold_pass, n, args.repeat)
     warm_cache = ReferenceCache()
     _ours(queries, index, warm_cache)
-    warm = _rate(lambda: _ours(queries, index, warm_cache), n, args.repeat)
-    print(f"plain sqlglot parse_one + find_all(Table): {plain:9.0f} queries/s")
+    rates = _cpu_rates(
+        {
+            "plain": (lambda: _plain_sqlglot(rendered), len(rendered)),
+            "cold": (cold_pass, n),
+            "warm": (lambda: _ours(queries, index, warm_cache), n),
+        },
+        args.repeat,
+    )
+    (plain, plain_best), (cold, cold_best), (warm, warm_best) = rates["plain"], rates["cold"], rates["warm"]
+    print(f"plain sqlglot parse_one + find_all(Table): {plain:9.0f} queries/s ({plain_best:.0f} best pass)")
     print(
-        f"metapipeline cold (render, parse, resolve): {cold:9.0f} queries/s -> {_verdict(cold / plain, TARGET_COLD_VS_SQLGLOT)} plain sqlglot"
+        f"metapipeline cold (render, parse, resolve): {cold:9.0f} queries/s -> "
+        f"{_verdict(cold / plain, TARGET_COLD_VS_SQLGLOT)} plain sqlglot ({cold_best / plain_best:.2f}x best pass)"
     )
     print(
-        f"metapipeline warm (cache hits):             {warm:9.0f} queries/s -> {_verdict(warm / cold, TARGET_WARM_VS_COLD)} cold"
+        f"metapipeline warm (cache hits):             {warm:9.0f} queries/s -> "
+        f"{_verdict(warm / cold, TARGET_WARM_VS_COLD)} cold ({warm_best / cold_best:.2f}x best pass)"
     )
 
     step = max(1, len(rendered) // max(1, args.sqllineage_queries))
@@ -174,15 +204,21 @@ def main(argv: list[str] | None = None) -> None:
     cores = os.cpu_count() or 1
     # Distinct texts (a trailing comment each), so the cache cannot answer for the copies.
     batch = [replace(q, raw_sql=f"{q.raw_sql}\n-- copy {i}") for i in range(20) for q in queries]
-    rates = {}
-    for processes in (1, cores):
-        started = time.perf_counter()
-        resolve_many(batch, index=index, processes=processes)
-        rates[processes] = len(batch) / (time.perf_counter() - started)
+    wall: dict[int, float] = {}
+    used: dict[int, float] = {}  # cores the best run got: CPU time (with the workers') over wall time
+    for _ in range(args.fan_out_runs):
+        for processes in (1, cores):
+            started, cpu = time.perf_counter(), _cpu_with_children()
+            resolve_many(batch, index=index, processes=processes)
+            seconds = time.perf_counter() - started
+            if seconds < wall.get(processes, float("inf")):
+                wall[processes], used[processes] = seconds, (_cpu_with_children() - cpu) / seconds
+    one, fanned = len(batch) / wall[1], len(batch) / wall[cores]
     print(
-        f"resolve_many in 1 process:          {rates[1]:9.0f} queries/s ({len(batch)} distinct queries)\n"
-        f"resolve_many over {cores} processes:      {rates[cores]:9.0f} queries/s -> "
-        f"{_verdict(rates[cores] / rates[1], TARGET_PROCESSES_VS_ONE)} one process"
+        f"resolve_many in 1 process:          {one:9.0f} queries/s ({len(batch)} distinct queries; "
+        f"best of {args.fan_out_runs}, wall time; {used[1]:.2f} cores used)\n"
+        f"resolve_many over {cores} processes:      {fanned:9.0f} queries/s -> "
+        f"{_verdict(fanned / one, TARGET_PROCESSES_VS_ONE)} one process ({used[cores]:.2f} cores used)"
     )
 
 

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 # Below this many queries to parse, worker start-up costs more than it saves.
 PARALLEL_MIN_BATCH = 256
+# Queries per task (20-30 ms of parsing). Small, since the batch is done when its last task is,
+# and tasks in the pool's queue can no longer be taken back: this process, done with its own,
+# waited 0.5 s for the worker's last ones with 1/16 of 3,360 queries a task, 0.1 s with 32.
+CHUNK_JOBS = 32
 
 
 @dataclass(frozen=True)
@@ -279,8 +283,7 @@ def _extract_all(jobs: list[Job], processes: int | None) -> list[Extraction]:
         return [extract_references(*job) for job in jobs]
     from concurrent.futures import ProcessPoolExecutor  # slow to import, seldom needed
 
-    size = max(1, len(jobs) // (workers * 8))
-    chunks = [jobs[start : start + size] for start in range(0, len(jobs), size)]
+    chunks = [jobs[start : start + CHUNK_JOBS] for start in range(0, len(jobs), CHUNK_JOBS)]
     results: list[list[Extraction] | None] = [None] * len(chunks)
     # This process is one of the workers: it parses, from the end, every chunk no other process
     # has started yet (a queued chunk it can cancel). Nothing waits on an idle core.
