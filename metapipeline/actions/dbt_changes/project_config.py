@@ -35,8 +35,8 @@ def edit_dbt_project(plan: Plan) -> None:
         configs = yaml.doc.get(section) if isinstance(yaml.doc, CommentedMap) else None
         if not isinstance(configs, CommentedMap) or not isinstance(configs.get(project), CommentedMap):
             continue
-        used_before = {fqn for k, fqn, _ in before if k == kind} | disabled
-        used_after = {fqn for k, fqn, uid in before if k == kind and uid not in gone} | disabled
+        used_before = _prefixes({fqn for k, fqn, _ in before if k == kind} | disabled)
+        used_after = _prefixes({fqn for k, fqn, uid in before if k == kind and uid not in gone} | disabled)
         _prune_config(plan, yaml, configs, project, (project,), used_before, used_after, section)
 
 
@@ -50,10 +50,11 @@ def _prune_config(
     used_after: set[tuple[str, ...]],
     section: str,
 ) -> bool:
-    """Delete `container[key]` when the removal leaves it applying to nothing, else its children
-    that it leaves so; True when it was deleted. A container left without keys goes too."""
+    """Delete `container[key]` when the removal leaves it applying to nothing (its path begins the
+    fqn of no resource left), else its children that it leaves so; True when it was deleted. A
+    container left without keys goes too."""
     block = container[key]
-    if _applies(config_path, used_before) and not _applies(config_path, used_after):
+    if config_path in used_before and config_path not in used_after:
         yaml.delete(container, key)
         plan.summary.append(
             f"remove the config block {'.'.join((section, *config_path))} from {yaml.path} "
@@ -80,9 +81,10 @@ def _prune_config(
     return False
 
 
-def _applies(config_path: tuple[str, ...], fqns: set[tuple[str, ...]]) -> bool:
-    """dbt's test: a config path applies to every resource whose fqn it begins."""
-    return any(fqn[: len(config_path)] == config_path for fqn in fqns)
+def _prefixes(fqns: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
+    """Every config path that applies to one of `fqns`: dbt's test is whether the path begins the
+    fqn (one set lookup a path, not a scan of every resource)."""
+    return {fqn[:length] for fqn in fqns for length in range(1, len(fqn) + 1)}
 
 
 def _resource_fqns(manifest: dict[str, Any]) -> list[tuple[str, tuple[str, ...], str]]:
