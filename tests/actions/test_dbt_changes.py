@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from metapipeline.actions import dbt_changes
 from metapipeline.actions.dbt_changes import (
@@ -24,6 +25,7 @@ from metapipeline.actions.dbt_changes import (
     properties,
     read_project,
     removal_pr_text,
+    yaml_edit,
 )
 from metapipeline.actions.dbt_changes.yaml_edit import BLOCK_SCALAR_END, has_entries, opens_with_a_list
 from metapipeline.platform.unused import Downstream, UnusedModel
@@ -521,14 +523,15 @@ def test_comments_and_blank_lines_of_what_stays_stay(before, after):
 def test_only_files_naming_a_removed_model_as_a_value_are_loaded(monkeypatch, sample_files, sample_manifest):
     """The text search finds every file a plain search for the names finds an edit in."""
     loads: list[str] = []
-    real_load = YAML.load
-    monkeypatch.setattr(YAML, "load", lambda self, text: loads.append(text) or real_load(self, text))
+    real_parse = yaml_edit._parse
+    monkeypatch.setattr(yaml_edit, "_parse", lambda text: loads.append(text) or real_parse(text))
     files, manifest = small_project()
     files["dbt/models/_prose.yml"] = (
         "version: 2\nmodels:\n  - name: keep_me2\n    description: Unlike gone, kept.\n"
     )
     files["dbt/models/_substring.yml"] = "version: 2\nmodels:\n  - name: gone_daily\n"
     screened = _outcome(files, manifest, ["model.shop.gone"], project_root="dbt")
+    assert files["dbt/models/_models.yml"] in loads
     assert files["dbt/models/_prose.yml"] not in loads and files["dbt/models/_substring.yml"] not in loads
     sample = _outcome(sample_files, sample_manifest, UNUSED)
 
@@ -753,14 +756,35 @@ def test_nothing_to_remove_is_an_empty_change_set(sample_files, sample_manifest)
 
 
 def test_each_yaml_file_is_parsed_once(monkeypatch):
-    """Planning is dominated by ruamel's parse: one load per file it edits, none to re-check."""
-    loads: list[str] = []
-    real_load = YAML.load
-    monkeypatch.setattr(YAML, "load", lambda self, text: loads.append(text) or real_load(self, text))
+    """Planning is dominated by parsing: one parse per file it edits, none to re-check."""
+    parses: list[str] = []
+    real_parse = yaml_edit._parse
+    monkeypatch.setattr(yaml_edit, "_parse", lambda text: parses.append(text) or real_parse(text))
     files, manifest = small_project()
     change = plan_removal(files, manifest, unused(manifest, ["model.shop.gone"]), project_root="dbt")
     assert change.files["dbt/models/_models.yml"] is not None
-    assert loads == [files["dbt/models/_models.yml"]]
+    assert parses == [files["dbt/models/_models.yml"]]
+
+
+def test_libyaml_builds_the_document_ruamel_loads_and_the_plan_is_the_same(
+    monkeypatch, sample_files, sample_manifest
+):
+    """`_composed` (libyaml) gives ruamel's containers, keys, lines, columns and styles, much faster."""
+    for text in sample_files.values():
+        composed = yaml_edit._composed(text) if text.startswith("version") else None
+        if composed is not None:
+            assert _shape(composed) == _shape(yaml_edit._round_trip_yaml((None, None)).load(text))
+    fast = _outcome(sample_files, sample_manifest, UNUSED)
+    monkeypatch.setattr(yaml_edit, "_composed", lambda text: None)
+    assert _outcome(sample_files, sample_manifest, UNUSED) == fast
+
+
+def _shape(node: Any) -> Any:
+    if isinstance(node, CommentedMap | CommentedSeq):
+        keys = range(len(node)) if isinstance(node, CommentedSeq) else list(node)
+        style = bool(node.fa.flow_style())
+        return (type(node), node.lc.line, node.lc.col, style, node.lc.data, [_shape(node[k]) for k in keys])
+    return (type(node), node)
 
 
 def _outcome(files, manifest, unique_ids, **kwargs):
