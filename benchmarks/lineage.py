@@ -42,7 +42,7 @@ from metapipeline.lineage.cache import ReferenceCache
 from metapipeline.lineage.dialects import data_source_defaults
 from metapipeline.lineage.references import qualify_name
 from metapipeline.lineage.resolve import QueryInput, resolve_many, resolve_query
-from metapipeline.lineage.templates import TemplateError, render
+from metapipeline.lineage.templates import TemplateError, form_block_fields, render
 from metapipeline.mode.models import DataSource
 from metapipeline.sandbox.sample import materialize_workspace
 
@@ -212,11 +212,12 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     n = len(queries)
-    # Cold means nothing remembered: no cache, a new index (its lookup memo empty), no name memo.
+    # Cold means nothing remembered: no cache, a new index (its lookup memo empty), no name or form memo.
     fresh_indexes = iter([graph.relation_index() for _ in range(args.repeat)])
 
     def cold_pass() -> None:
         qualify_name.cache_clear()
+        form_block_fields.cache_clear()
         _ours(queries, next(fresh_indexes), ReferenceCache())
 
     warm_cache = ReferenceCache()
