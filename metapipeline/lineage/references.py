@@ -153,8 +153,10 @@ def _parse(sql: str, dialect: str, qualify: Qualify) -> Extraction:
     writes: dict[str, TableRef] = {}
     # Every node a parse allocates lives until the walk ends, so a collection during it frees
     # nothing, and the nodes it promotes bring on full collections, which walk the whole heap (a
-    # loaded manifest too): 25-35% of a plain parse's time. The tree, cyclic (each node points to
-    # its parent) and unreachable once _walk returns, goes in the first young collection after.
+    # loaded manifest too): a quarter to a third of a plain parse's time. The tree, cyclic (each
+    # node points to its parent) and unreachable once _walk returns, goes in the first young
+    # collection after. The pause is process-wide: other threads' garbage waits for it too (a
+    # parse takes milliseconds, seconds near MAX_PARSE_CHARS).
     with collector_paused():
         _walk(sql, dialect, qualify, reads, writes)
     return Extraction(PARSED, tuple(reads.values()), None, tuple(writes.values()))
