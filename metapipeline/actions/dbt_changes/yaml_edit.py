@@ -101,8 +101,8 @@ def _parse(text: str) -> Parsed:
     return indentation, _round_trip_yaml(indentation).load(text), True
 
 
-# An explicit tag (`!!set`, `!ref`): its meaning is ruamel's constructor's to give.
-_TAG = re.compile(r"(?:^|[\s\[{,])!")
+# An explicit tag (`!!set`, `!ref`) or a directive (`%YAML 1.1`): their meaning is ruamel's to give.
+_TAG = re.compile(r"(?:^|[\s\[{,])!|^%", re.MULTILINE)
 _MERGE = "tag:yaml.org,2002:merge"
 _STRING = "tag:yaml.org,2002:str"
 
