@@ -199,6 +199,19 @@ class ModeEmulator(Emulator):
                 stamp = _now()
                 self._reports[token].update(updated_at=stamp, edited_at=stamp, last_saved_at=stamp)
 
+    def use_reports(self, tokens: Iterable[str], *, views: int, runs: int, ran_at: str) -> None:
+        """Simulate people using reports in Mode: `views` more views, `runs` more runs, the last at
+        `ran_at` (Mode's timestamp format). What they read and how they are built stay as they were."""
+        with self._lock:
+            for token in tokens:
+                report = self._reports[token]
+                report.update(
+                    view_count=report["view_count"] + views,
+                    runs_count=report["runs_count"] + runs,
+                    last_run_at=ran_at,
+                    last_successfully_run_at=ran_at,
+                )
+
     # -- routes ------------------------------------------------------------------------------------
 
     def routes(self) -> Iterable[Route]:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import matplotlib.image
 import pytest
@@ -27,7 +28,7 @@ from metapipeline.sandbox.sample import (
 )
 
 EXPECTED = expected_outcomes()
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
 REMOVAL, EXPOSURES = "metapipeline/remove-unused-models", "metapipeline/mode-exposures"
 DRY_RUN = {
     "mode": {"ops": {"mode_lifecycle": {"config": {"dry_run": True}}}},
@@ -88,6 +89,33 @@ def _lineage_parses(result) -> dict[str, int]:
             for key in totals:
                 totals[key] += event.step_output_data.metadata[key].value
     return totals
+
+
+def _pull_requests(env: dict[str, str], repository: str) -> dict[str, dict]:
+    """The repository's pull requests by branch, as GitHub lists them."""
+    pulls = requests.get(
+        f"{env['GITHUB_API_URL']}/repos/{repository}/pulls?state=all",
+        headers={"Authorization": f"token {env['GITHUB_TOKEN']}"},
+        timeout=10,
+    ).json()
+    return {p["head"]["ref"]: p for p in pulls}
+
+
+def _untouched_view(env: dict[str, str], served: dict[str, Path]) -> dict[tuple[str, str], tuple]:
+    """What a quiet day must leave as it is: each open pull request's head, commits, title, body and
+    last update."""
+    return {
+        (repository, branch): (
+            pull["head"]["sha"],
+            _git(served[repository], "rev-list", "--count", f"main..{branch}"),
+            pull["title"],
+            pull["body"],
+            pull["updated_at"],
+        )
+        for repository in served
+        for branch, pull in _pull_requests(env, repository).items()
+        if pull["state"] == "open"
+    }
 
 
 def _run(instance, as_of: datetime, ops: dict | None = None):
@@ -222,7 +250,14 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
             assert len(notebooks) == 1 and Path(notebooks[0]).exists()
             assert "optimisation_quadrant" in Path(notebooks[0]).read_text()
 
-            # The next day nothing moved: no new pull request, the open ones are left alone.
+            # The next day only usage moved (more views and runs, run again this morning): no new
+            # pull request, the open ones are left as they were (no commit, no body edit).
+            served = {"freshcart/analytics": repo, "freshcart/finance": finance_repo}
+            before = _untouched_view(env, served)
+            assert len(before) == 3  # both removals and freshcart's exposures
+            ran_at = (now + timedelta(days=1) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            live = [name.removeprefix("mode_") for name in EXPECTED["exposures"]]
+            sandbox["mode"].emulator.use_reports(live, views=5, runs=5, ran_at=ran_at)
             with _run(instance, now + timedelta(days=1)) as second:
                 assert second.success
                 left = _by_project(second.output_for_node("github", "removal"))
@@ -236,6 +271,7 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
                     "parsed": 0,
                     "from the cache": len(EXPECTED["queries"]) + len(EXPECTED["dataset_queries"]) + 3,
                 }
+            assert _untouched_view(env, served) == before
 
             # A maintainer protects fct_app_funnel (and so its parent): the same pull request moves.
             keep = {"protect_unique_ids": ["model.freshcart.fct_app_funnel"]}
@@ -248,15 +284,32 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
             assert files["model.freshcart.fct_app_funnel"] not in still_deleted
             assert files["model.freshcart.int_app_sessions"] not in still_deleted
             assert files["model.freshcart.fct_courier_shifts"] in still_deleted
-            pulls = requests.get(
-                f"{env['GITHUB_API_URL']}/repos/{env['GITHUB_REPOSITORY']}/pulls?state=all",
-                headers={"Authorization": f"token {env['GITHUB_TOKEN']}"},
-                timeout=10,
+            assert len(_pull_requests(env, env["GITHUB_REPOSITORY"])) == 2
+            assert list(_pull_requests(env, "freshcart/finance")) == [REMOVAL]
+
+            # Every freshcart candidate is protected: nothing is left to remove there, so its removal
+            # pull request is closed with a comment saying why; finance's and the exposures stay.
+            before = _untouched_view(env, served)
+            keep_all = {"protect_unique_ids": FRESHCART_UNUSED}
+            ops = {"platform": {"ops": {"find_unused_models": {"config": keep_all}}}}
+            with _run(instance, now + timedelta(days=3), ops) as fourth:
+                assert fourth.success
+                left = _by_project(fourth.output_for_node("github", "removal"))
+                assert (left["freshcart"].action, left["freshcart"].url) == ("closed", removal.url)
+                assert left["freshcart_finance"].action == "unchanged"
+                exposures_pr = _by_project(fourth.output_for_node("github", "exposures"))["freshcart"]
+                assert exposures_pr.action == "unchanged"
+            closed = _pull_requests(env, env["GITHUB_REPOSITORY"])[REMOVAL]
+            assert (closed["state"], closed["merged_at"]) == ("closed", None)
+            comments = requests.get(
+                closed["comments_url"], headers={"Authorization": f"token {env['GITHUB_TOKEN']}"}, timeout=10
             ).json()
-            assert len(pulls) == 2
-            finance_pulls = requests.get(
-                f"{env['GITHUB_API_URL']}/repos/freshcart/finance/pulls?state=all",
-                headers={"Authorization": f"token {env['GITHUB_TOKEN']}"},
-                timeout=10,
-            ).json()
-            assert [p["head"]["ref"] for p in finance_pulls] == [REMOVAL]
+            assert [c["body"] for c in comments] == [
+                "metapipeline closes this pull request: nothing is left to propose, since no model of "
+                "`freshcart` is unused any more (each is read, protected or gone). The branch stays for "
+                "the record; a new pull request opens if there is something to propose again."
+            ]
+            still_open = {
+                key: view for key, view in before.items() if key != ("freshcart/analytics", REMOVAL)
+            }
+            assert _untouched_view(env, served) == still_open
