@@ -7,10 +7,12 @@ left to propose (no unused model left, or the default branch already holds the c
 pull request is closed with a comment saying why.
 """
 
+import os
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,8 @@ from metapipeline.orchestration.resources import ClockResource, GitHubResource, 
 from metapipeline.platform.analysis import exposure_reports
 from metapipeline.platform.unused import UnusedModel, UnusedModels
 from metapipeline.store import PublishedChange
+
+CREDITS_PER_HOUR_ENV = "METAPIPELINE_CREDITS_PER_HOUR"
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,19 @@ class PullRequestConfig(Config):
 class RemovalPullRequestConfig(PullRequestConfig):
     branch: str = "metapipeline/remove-unused-models"
     labels: list[str] = Field(default_factory=lambda: ["metapipeline", "dbt-cleanup"])
+    credits_per_hour: float | None = Field(
+        None,
+        description="What an hour of model run time costs in warehouse credits, for the body's savings "
+        f"line (default: {CREDITS_PER_HOUR_ENV}; unset: time only)",
+    )
+
+    def credit_rate(self) -> float | None:
+        if self.credits_per_hour is not None:
+            return self.credits_per_hour
+        try:
+            return float(os.environ[CREDITS_PER_HOUR_ENV])
+        except (KeyError, ValueError):  # unset or not a number: the body gives time only
+            return None
 
 
 class ExposuresPullRequestConfig(PullRequestConfig):
@@ -203,12 +220,20 @@ def _removal(
     )
     with closing(ledger.open()) as store:
         last_runs = store.last_runs(m.unique_id for m in candidates)
-    run_info = {uid: ModelRunInfo(at, seconds) for uid, (at, seconds) in last_runs.items()}
+        month = store.run_seconds_since(clock.now() - timedelta(days=30))  # the body's savings
+    run_info = {}
+    for model in candidates:
+        last_run_at, run_time_s = last_runs.get(model.unique_id, (None, None))
+        run_info[model.unique_id] = ModelRunInfo(last_run_at, run_time_s, month.get(model.unique_id))
     if not change:  # every candidate is still referenced by something that stays
         dropped = ", ".join(f"`{uid}`" for uid in sorted(change.dropped))
         why = f"each model it proposed is still referenced by something that stays ({dropped})"
         return _close_obsolete(context, config, github, target, "removal", why)
-    title, body = removal_pr_text(candidates, run_info, manifest, change=change)
+    title, body = removal_pr_text(
+        candidates, run_info, manifest, change=change, credits_per_hour=config.credit_rate()
+    )
+    for follow_up in change.follow_ups:
+        context.log.info(f"left for people to decide: {follow_up}")
     result = publish(
         repo, change, branch=target.branch, title=title, body=body, labels=config.labels,
         dry_run=config.dry_run, respect_closed_days=config.respect_closed_days, now=clock.now(), base=head,
