@@ -9,8 +9,8 @@ sqlglot; warm >= 20x cold; `metapipeline refs` answers its first line within 1 s
 each query).
 
 One-process figures are CPU time of this process (the machine may be shared; they use one core),
-the passes taken in turns and summed: a pass's garbage is often collected in a later pass, so
-the best single pass favours whichever side leaves more of it behind (shown in brackets).
+the passes taken in turns and summed (the best single pass in brackets); each pass starts with no
+garbage left over and ends by collecting its own, so no side pays for another's.
 The fan-out is wall time, the best of a few runs in turns, with the cores it got: the kernel
 shares CPU time between sessions, not processes, so on a busy machine a second process may get
 no more than the first had alone: the last line says how much more work one spinning process
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import re
@@ -81,9 +82,15 @@ def _cpu_rates(
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, (run, _count) in runs.items():
+            # No garbage left over from the pass before, and what lives now is frozen: the collection
+            # that ends the pass walks only what the pass itself created, so each pays for its own.
+            gc.collect()
+            gc.freeze()
             started = time.process_time()
             run()
+            gc.collect()
             seconds[name].append(time.process_time() - started)
+            gc.unfreeze()
     return {
         name: (count * rounds / sum(seconds[name]), count / min(seconds[name]))
         for name, (_run, count) in runs.items()
