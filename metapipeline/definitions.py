@@ -2,7 +2,11 @@
 
 import os
 
-from dagster import Definitions, JobDefinition
+from dagster import Definitions, JobDefinition, get_dagster_logger
+from dagster._core.definitions.definitions_load_context import (  # not exported by dagster
+    DefinitionsLoadContext,
+    DefinitionsLoadType,
+)
 
 from metapipeline.orchestration.alerts import slack_on_run_failure
 from metapipeline.orchestration.jobs import metapipeline, metapipeline_schedule
@@ -22,6 +26,19 @@ def _include_dbt_models() -> bool:
     return choice == "external"
 
 
+def _mode_assets() -> Definitions:
+    """The Mode (and dbt) external assets, built only where Dagster shows them: the code server's
+    and `dagster definitions validate`'s load (INITIALIZATION). Run workers, step workers and
+    dagstermill's kernel reconstruct this module (RECONSTRUCTION) to run the ops job, which no
+    external asset belongs to; building the specs there cost each of them the whole load again
+    (45 s on the large synthetic platform)."""
+    if DefinitionsLoadContext.get().load_type == DefinitionsLoadType.RECONSTRUCTION:
+        get_dagster_logger().debug("Mode asset specs not built: a run or step reconstructs the ops job")
+        return Definitions()
+    # Mode content (and dbt nodes) as external assets, from the newest run's files: no API call.
+    return mode_asset_definitions(include_dbt_models=_include_dbt_models())
+
+
 defs = Definitions.merge(
     Definitions(
         jobs=[metapipeline, dbt_run_history],
@@ -29,8 +46,7 @@ defs = Definitions.merge(
         sensors=[slack_on_run_failure],
         resources=default_resources(),
     ),
-    # Mode content (and dbt nodes) as external assets, from the newest run's files: no API call.
-    mode_asset_definitions(include_dbt_models=_include_dbt_models()),
+    _mode_assets(),
 )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import AssetKey, AssetSpec, Definitions
+from dagster import AssetKey, AssetSpec, Definitions, JobDefinition, job, op
 
 from metapipeline.mode.client import ModeClient
 from metapipeline.mode.snapshot import take_snapshot
@@ -235,6 +235,68 @@ def test_the_newest_run_with_a_plan_wins(run_dir, tmp_path):
         stamp = 1_700_000_000 + number
         os.utime(run / PLATFORM_GRAPH, (stamp, stamp))
     assert newest_run_dir(tmp_path) == newer
+
+
+def test_the_code_location_builds_the_specs_only_when_initializing(run_dir, monkeypatch):
+    from dagster._core.definitions.definitions_load_context import (
+        DefinitionsLoadContext,
+        DefinitionsLoadType,
+    )
+
+    from metapipeline.definitions import _mode_assets
+
+    monkeypatch.setenv("DAGSTER_HOME", str(run_dir.parents[1]))
+    monkeypatch.setenv("METAPIPELINE_DATABASE_URL", "sqlite://")
+    for load_type, built in (
+        (DefinitionsLoadType.INITIALIZATION, True),
+        (DefinitionsLoadType.RECONSTRUCTION, False),
+    ):
+        with DefinitionsLoadContext.scoped(DefinitionsLoadContext(load_type)):
+            assert bool(_mode_assets().assets) is built, load_type
+
+
+@op
+def mode_assets_in_this_process() -> dict[str, Any]:
+    """What the step's own process made of metapipeline.definitions."""
+    from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext
+
+    from metapipeline.definitions import defs
+
+    return {"load type": DefinitionsLoadContext.get().load_type.name, "assets": len(list(defs.assets or []))}
+
+
+@job
+def mode_assets_probe() -> None:
+    mode_assets_in_this_process()
+
+
+def reconstructed_beside_metapipeline() -> JobDefinition:
+    """The probe, reconstructed in a step worker after importing the code location, as a run of
+    the metapipeline job does."""
+    import metapipeline.definitions  # noqa: F401  # the import whose cost the workers must not pay
+
+    return Definitions(jobs=[mode_assets_probe]).resolve_job_def("mode_assets_probe")
+
+
+def test_a_multiprocess_step_worker_does_not_build_the_specs(run_dir, monkeypatch, tmp_path):
+    """Run and step workers reconstruct the location (RECONSTRUCTION): no external asset is part
+    of the ops job, so they skip the specs a code server spends seconds on (45 s, large platform)."""
+    from dagster import execute_job, instance_for_test
+    from dagster._core.definitions.reconstruct import ReconstructableJob
+
+    monkeypatch.setenv("DAGSTER_HOME", str(run_dir.parents[1]))  # the step's process inherits these
+    monkeypatch.setenv("METAPIPELINE_DATABASE_URL", "sqlite://")
+    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+        run_config = {"execution": {"config": {"multiprocess": {}}}}
+        with execute_job(
+            # By file: pytest imports this one as a top-level module no step worker would find.
+            ReconstructableJob.for_file(__file__, reconstructed_beside_metapipeline.__name__),
+            instance=instance,
+            run_config=run_config,
+        ) as run:
+            assert run.success
+            seen = run.output_for_node("mode_assets_in_this_process")
+    assert seen == {"load type": "RECONSTRUCTION", "assets": 0}
 
 
 def test_the_dbt_assets_switch_takes_external_or_skip(monkeypatch):
