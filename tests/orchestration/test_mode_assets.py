@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -284,7 +285,8 @@ def test_a_multiprocess_step_worker_does_not_build_the_specs(run_dir, monkeypatc
     from dagster import execute_job, instance_for_test
     from dagster._core.definitions.reconstruct import ReconstructableJob
 
-    monkeypatch.setenv("DAGSTER_HOME", str(run_dir.parents[1]))  # the step's process inherits these
+    # instance_for_test sets DAGSTER_HOME to its folder: the run's files go there, for the step.
+    shutil.copytree(run_dir, tmp_path / "storage" / run_dir.name)
     monkeypatch.setenv("METAPIPELINE_DATABASE_URL", "sqlite://")
     with instance_for_test(temp_dir=str(tmp_path)) as instance:
         run_config = {"execution": {"config": {"multiprocess": {}}}}
