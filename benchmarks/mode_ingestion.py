@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from metapipeline.mode.client import ModeClient
 from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.harness import EmulatorServer
-from metapipeline.sandbox.mode_emulator import ModeEmulator
+from metapipeline.sandbox.mode_emulator import ModeEmulator, mode_client
 from metapipeline.sandbox.synthetic import synthetic_workspace
 from metapipeline.store.ledger import CachedReport
 
@@ -26,14 +25,7 @@ TARGET_WARM_SHARE = 0.05
 def _ingest(
     server: EmulatorServer, rate: float, workers: int, cached: dict[str, CachedReport] | None = None
 ) -> tuple[WorkspaceSnapshot, float, int]:
-    env = server.emulator.env(server.base_url)
-    client = ModeClient(
-        env["MODE_HOST"],
-        env["MODE_WORKSPACE"],
-        env["MODE_TOKEN"],
-        env["MODE_SECRET"],
-        requests_per_second=rate,
-    )
+    client = mode_client(server, requests_per_second=rate)
     started = time.monotonic()
     snapshot = take_snapshot(client, max_workers=workers, cached=cached, progress=lambda _: None)
     return snapshot, time.monotonic() - started, client.requests_sent

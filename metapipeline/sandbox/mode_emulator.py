@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from metapipeline.sandbox.harness import Emulator, Request, Response, Route
+from metapipeline.mode.client import ModeClient
+from metapipeline.sandbox.harness import Emulator, EmulatorServer, Request, Response, Route
 
 DEFAULT_TOKEN = "sandbox-mode-token"
 DEFAULT_SECRET = "sandbox-mode-secret"
@@ -757,6 +758,15 @@ class ModeEmulator(Emulator):
                 "execute": {"method": "put", "action": f"{href}/execute"},
             },
         }
+
+
+def mode_client(server: EmulatorServer, **options: Any) -> ModeClient:
+    """The real Mode client, pointed at a served Mode emulator with its credentials; `options` as
+    `ModeClient` takes them (requests_per_second, max_backoff_seconds...)."""
+    env = server.emulator.env(server.base_url)
+    return ModeClient(
+        env["MODE_HOST"], env["MODE_WORKSPACE"], env["MODE_TOKEN"], env["MODE_SECRET"], **options
+    )
 
 
 def _is_dataset(report: dict[str, Any]) -> bool:

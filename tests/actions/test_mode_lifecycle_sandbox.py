@@ -19,6 +19,7 @@ from metapipeline.mode.snapshot import take_snapshot
 from metapipeline.platform.stale import StalePolicy, judge_reports
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.harness import EmulatorServer
+from metapipeline.sandbox.mode_emulator import mode_client
 from metapipeline.sandbox.sample import expected_outcomes
 from metapipeline.store.ledger import Ledger
 
@@ -28,15 +29,7 @@ EXPOSURE_BACKED = {
 
 
 def _client(server: EmulatorServer) -> ModeClient:
-    env = server.emulator.env(server.base_url)
-    return ModeClient(
-        env["MODE_HOST"],
-        env["MODE_WORKSPACE"],
-        env["MODE_TOKEN"],
-        env["MODE_SECRET"],
-        requests_per_second=0,
-        max_backoff_seconds=0.05,
-    )
+    return mode_client(server, requests_per_second=0, max_backoff_seconds=0.05)
 
 
 def _run(

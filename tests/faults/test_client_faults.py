@@ -25,7 +25,7 @@ from metapipeline.orchestration.resources import GitHubResource
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.github_emulator import DEFAULT_REPOSITORY, DEFAULT_TOKEN, GitHubEmulator
 from metapipeline.sandbox.harness import EmulatorServer, Request
-from metapipeline.sandbox.mode_emulator import ModeEmulator
+from metapipeline.sandbox.mode_emulator import ModeEmulator, mode_client
 from metapipeline.sandbox.sample import DBT_PROJECT_DIR
 from metapipeline.sandbox.slack_emulator import SlackEmulator, SlackError
 from metapipeline.store.ledger import Ledger
@@ -289,11 +289,7 @@ def test_github_failures_that_last_name_github_and_the_branch(serve, tmp_path, n
 
 
 def _mode_client(server: EmulatorServer) -> ModeClient:
-    env = server.emulator.env(server.base_url)
-    return ModeClient(
-        env["MODE_HOST"], env["MODE_WORKSPACE"], env["MODE_TOKEN"], env["MODE_SECRET"],
-        requests_per_second=0, max_backoff_seconds=0.01,
-    )  # fmt: skip
+    return mode_client(server, requests_per_second=0, max_backoff_seconds=0.01)
 
 
 def test_a_delete_whose_answer_was_garbled_is_recorded_as_our_delete(

@@ -8,18 +8,11 @@ from metapipeline.mode.client import ModeClient
 from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.harness import EmulatorServer
+from metapipeline.sandbox.mode_emulator import mode_client
 
 
 def _client(server: EmulatorServer) -> ModeClient:
-    env = server.emulator.env(server.base_url)
-    return ModeClient(
-        env["MODE_HOST"],
-        env["MODE_WORKSPACE"],
-        env["MODE_TOKEN"],
-        env["MODE_SECRET"],
-        requests_per_second=0,
-        max_backoff_seconds=0.05,
-    )
+    return mode_client(server, requests_per_second=0, max_backoff_seconds=0.05)
 
 
 def _content(snapshot: WorkspaceSnapshot) -> dict:

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from dagster import AssetKey, AssetSpec, Definitions, JobDefinition, job, op
 
-from metapipeline.mode.client import ModeClient
 from metapipeline.mode.snapshot import take_snapshot
 from metapipeline.mode.snapshot_file import write_snapshot
 from metapipeline.orchestration.mode_asset_state import (
@@ -35,7 +34,7 @@ from metapipeline.platform.cli import analyse_offline
 from metapipeline.platform.export import write_graph
 from metapipeline.run_files import manifest_file
 from metapipeline.sandbox.harness import EmulatorServer
-from metapipeline.sandbox.mode_emulator import ModeEmulator
+from metapipeline.sandbox.mode_emulator import ModeEmulator, mode_client
 from metapipeline.sandbox.sample import expected_outcomes
 from metapipeline.store.ledger import Action
 
@@ -50,14 +49,7 @@ def run_dir(tmp_path_factory, sample_workspace, sample_projects, sample_now) -> 
     server = EmulatorServer(ModeEmulator(sample_workspace, rate_limit=None))
     server.start()
     try:
-        env = server.emulator.env(server.base_url)
-        client = ModeClient(
-            env["MODE_HOST"],
-            env["MODE_WORKSPACE"],
-            env["MODE_TOKEN"],
-            env["MODE_SECRET"],
-            requests_per_second=0,
-        )
+        client = mode_client(server, requests_per_second=0)
         snapshot = take_snapshot(client)
     finally:
         server.stop()

@@ -8,21 +8,17 @@ import pytest
 
 from metapipeline.dbt.relations import load_dbt_graph
 from metapipeline.lineage.workspace import WorkspaceLineage, resolve_items, workspace_items
-from metapipeline.mode.client import ModeClient
 from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
 from metapipeline.platform.analysis import platform_graph
 from metapipeline.sandbox.harness import EmulatorServer
-from metapipeline.sandbox.mode_emulator import ModeEmulator
+from metapipeline.sandbox.mode_emulator import ModeEmulator, mode_client
 
 
 @pytest.fixture(scope="session")
 def snapshot(sample_workspace) -> Iterator[WorkspaceSnapshot]:
     server = EmulatorServer(ModeEmulator(sample_workspace, rate_limit=None))
     server.start()
-    env = server.emulator.env(server.base_url)
-    client = ModeClient(
-        env["MODE_HOST"], env["MODE_WORKSPACE"], env["MODE_TOKEN"], env["MODE_SECRET"], requests_per_second=0
-    )
+    client = mode_client(server, requests_per_second=0)
     try:
         yield take_snapshot(client)
     finally:

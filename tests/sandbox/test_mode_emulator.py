@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from metapipeline.mode.client import ModeClient
 from metapipeline.mode.snapshot import take_snapshot
 from metapipeline.sandbox.faults import FaultSettings
+from metapipeline.sandbox.mode_emulator import mode_client
 from metapipeline.sandbox.synthetic import synthetic_platform, synthetic_workspace
 
 # Real Mode API responses, kept in the repository with their provenance (tests/fixtures/corpora/).
@@ -167,10 +167,7 @@ def test_per_page_above_the_maximum_is_a_mode_bad_request(start_mode, mode_http)
 def test_a_server_that_ignores_page_does_not_trap_the_client(start_mode):
     document = synthetic_workspace(12)
     server = start_mode(document, ignore_page_param=True)
-    env = server.emulator.env(server.base_url)
-    client = ModeClient(
-        env["MODE_HOST"], env["MODE_WORKSPACE"], env["MODE_TOKEN"], env["MODE_SECRET"], requests_per_second=0
-    )
+    client = mode_client(server, requests_per_second=0)
     reports = list(
         client.paginate(
             client.workspace_path("spaces", document["spaces"][0]["token"], "reports"), "reports", per_page=5
@@ -281,12 +278,8 @@ def test_the_product_client_reads_the_same_workspace_through_every_fault(start_m
     )
     snapshots = []
     for server in (clean, faulty):
-        env = server.emulator.env(server.base_url)
-        client = ModeClient(
-            env["MODE_HOST"],
-            env["MODE_WORKSPACE"],
-            env["MODE_TOKEN"],
-            env["MODE_SECRET"],
+        client = mode_client(
+            server,
             requests_per_second=0,
             max_backoff_seconds=0.05,
             max_attempts=12,  # 40% faults: 0.4**12 keeps a give-up out of reach

@@ -22,7 +22,6 @@ from metapipeline.dbt.manifest import check_schema_version, mode_reports_behind_
 from metapipeline.dbt.relations import dialect_for_dbt_adapter, load_dbt_graph
 from metapipeline.lineage.dialects import data_source_defaults, dialect_for_adapter
 from metapipeline.lineage.resolve import QueryInput, QueryLineage, resolve_many
-from metapipeline.mode.client import ModeClient
 from metapipeline.mode.models import DataSource
 from metapipeline.mode.snapshot import WorkspaceSnapshot, take_snapshot
 from metapipeline.platform.graph import build_platform_graph
@@ -30,6 +29,7 @@ from metapipeline.platform.stale import StalePolicy, judge_reports
 from metapipeline.platform.unused import find_unused_models
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.harness import EmulatorServer
+from metapipeline.sandbox.mode_emulator import mode_client
 from metapipeline.sandbox.platform import _fault_settings, start_synthetic_sandbox
 from metapipeline.sandbox.synthetic import (
     DBT,
@@ -231,13 +231,7 @@ def test_the_mode_emulator_serves_it(start_mode, platform):
     server: EmulatorServer = start_mode(platform.workspace)
     env = server.emulator.env(server.base_url)
     assert env["MODE_WORKSPACE"] == "globex"
-    client = ModeClient(
-        env["MODE_HOST"],
-        env["MODE_WORKSPACE"],
-        env["MODE_TOKEN"],
-        env["MODE_SECRET"],
-        requests_per_second=1000,
-    )
+    client = mode_client(server, requests_per_second=1000)
     spaces = client.list_embedded(client.workspace_path("spaces"), "spaces", {"filter": "all", "per_page": 5})
     assert len(spaces) == 5
     busiest = Counter(r["space_token"] for r in platform.workspace["reports"]).most_common(1)[0][0]
@@ -284,14 +278,7 @@ def test_lineage_proportions_match_the_design(lineage):
 
 def test_the_whole_pipeline_finds_some_unused_models_and_plans_their_removal(start_mode, platform, lineage):
     server = start_mode(platform.workspace)
-    env = server.emulator.env(server.base_url)
-    client = ModeClient(
-        env["MODE_HOST"],
-        env["MODE_WORKSPACE"],
-        env["MODE_TOKEN"],
-        env["MODE_SECRET"],
-        requests_per_second=5000,
-    )
+    client = mode_client(server, requests_per_second=5000)
     snapshot = take_snapshot(client, max_workers=8, progress=lambda _: None)
     assert snapshot.complete and snapshot.counts()["queries"] == SIZE[2]
     graph = build_platform_graph([platform.manifest], snapshot, lineage)
@@ -398,14 +385,7 @@ def test_mutate_edits_a_share_of_reports_and_bumps_their_timestamps(platform):
 def test_a_warm_snapshot_refetches_only_the_mutated_reports(start_mode):
     small = synthetic_platform(40, 60, 150, seed=2, now=NOW)
     server = start_mode(small.workspace)
-    env = server.emulator.env(server.base_url)
-    client = ModeClient(
-        env["MODE_HOST"],
-        env["MODE_WORKSPACE"],
-        env["MODE_TOKEN"],
-        env["MODE_SECRET"],
-        requests_per_second=5000,
-    )
+    client = mode_client(server, requests_per_second=5000)
     cold: WorkspaceSnapshot = take_snapshot(client, progress=lambda _: None)
     edited = mutate(small, share=0.05, seed=1)
     assert apply_changes(server.emulator.document, edited) == 3
