@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import glob
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -31,19 +31,13 @@ class Invocation:
     runs: tuple[NodeRun, ...]
 
 
-def find_run_results(location: str | Path) -> list[Path]:
-    """`run_results.json` files under a directory (a dbt target dir or an archive), or a glob."""
-    path = Path(location)
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        return sorted(path.rglob("run_results.json"))
-    return sorted(Path(p) for p in glob.glob(str(location), recursive=True))
+class RunHistoryUnavailable(RuntimeError):
+    """A history source could not be read (missing, refused, unreachable); the message says what to do."""
 
 
-def read_run_results(path: Path) -> Invocation:
+def parse_run_results(document: Any, where: str) -> Invocation:
+    """One invocation from a parsed run_results.json; `where` names it in the error when malformed."""
     try:
-        document = json.loads(path.read_text())
         metadata = document["metadata"]
         invocation_id = metadata["invocation_id"]
         started = _parse(metadata.get("invocation_started_at") or metadata["generated_at"])
@@ -53,18 +47,26 @@ def read_run_results(path: Path) -> Invocation:
             )
             for r in document["results"]
         )
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path} is not a dbt run_results.json ({type(exc).__name__}: {exc})") from None
-    command = str((document.get("args") or {}).get("which") or "")
+        command = str((document.get("args") or {}).get("which") or "")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{where} is not a dbt run_results.json ({type(exc).__name__}: {exc})") from None
     return Invocation(invocation_id, started, command, runs)
 
 
+def read_run_results(path: Path) -> Invocation:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a dbt run_results.json ({type(exc).__name__}: {exc})") from None
+    return parse_run_results(document, str(path))
+
+
 def read_invocations(location: str | Path, *, day: date | None = None) -> Iterator[Invocation]:
-    """Every invocation under `location` (started on `day`, if given); unreadable files raise."""
-    for path in find_run_results(location):
-        invocation = read_run_results(path)
-        if day is None or invocation.started_at.date() == day:
-            yield invocation
+    """Every invocation under `location` (a folder, file, glob or fsspec URL; started on `day`, if
+    given); unreadable files raise."""
+    from metapipeline.dbt.history.files import RunResultsFiles  # it builds on this module
+
+    return RunResultsFiles(str(location)).invocations(day)
 
 
 def _parse(text: str) -> datetime:
