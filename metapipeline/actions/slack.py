@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from metapipeline.cost import RECENT_RUN_DAYS, credits_text, monthly_credits
 from metapipeline.store.ledger import Ledger
 
 T = TypeVar("T")
@@ -311,18 +312,23 @@ def daily_summary(
     archived: list[str],
     removal_candidates: list[str],
     pull_requests: Mapping[str, str],
+    credits_per_hour: float | None = None,
 ) -> str:
-    """The message above the charts: what to optimise first, what was cleaned, where to review
-    (`pull_requests`: each pull request's URL by purpose, "removal" or "exposures", followed by
-    the dbt project's name when several projects have one)."""
+    """The message above the charts: what to optimise first (`priorities`: `optimise_first`'s
+    rows, all listed), what was cleaned, where to review (`pull_requests`: each pull request's URL
+    by purpose, "removal" or "exposures", followed by the dbt project's name when several projects
+    have one). Given `credits_per_hour`, each model's run time is priced a month too."""
     lines = ["*metapipeline daily report*"]
     if priorities:
         lines.append("*Optimise first* (importance x recent run time):")
-        for row in priorities[:5]:
+        for row in priorities:
             owner = f" ({_inline(row['owner'])})" if row.get("owner") else ""
-            lines.append(
-                f"• `{_inline(row['name'], code=True)}`{owner}: {float(row['recent_run_seconds']):.0f} s/week"
-            )
+            seconds = float(row["recent_run_seconds"])
+            cost = ""
+            if credits_per_hour is not None:
+                month = monthly_credits(seconds, RECENT_RUN_DAYS, credits_per_hour)
+                cost = f", about {credits_text(month)} credits a month"
+            lines.append(f"• `{_inline(row['name'], code=True)}`{owner}: {seconds:.0f} s/week{cost}")
     lines.append(f"*Mode reports archived today:* {len(archived)}")
     lines += [f"• {_inline(name)}" for name in archived[:10]]
     lines.append(f"*dbt models proposed for removal:* {len(removal_candidates)}")

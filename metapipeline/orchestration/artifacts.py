@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from dagster import OpExecutionContext
+from dagster import DagsterEventType, DagsterInstance, NotebookMetadataValue, OpExecutionContext
 
 
 def run_artifacts(context: OpExecutionContext, name: str) -> Path:
@@ -16,3 +16,13 @@ def run_file(context: OpExecutionContext, relative: str) -> Path:
     path = Path(context.instance.storage_directory()) / context.run_id / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def executed_notebook(instance: DagsterInstance, run_id: str) -> Path | None:
+    """The notebook dagstermill saved, as the run's materialization records it."""
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = record.asset_materialization
+        for value in (materialization.metadata if materialization else {}).values():
+            if isinstance(value, NotebookMetadataValue):
+                return Path(value.path)
+    return None

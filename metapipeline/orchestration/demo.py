@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import BetaWarning, DagsterEventType, DagsterInstance, NotebookMetadataValue
+from dagster import DagsterInstance
 
 from metapipeline.dbt.run_history import read_invocations
+from metapipeline.orchestration.artifacts import executed_notebook
+from metapipeline.orchestration.harmless_warnings import HARMLESS_WARNINGS, ignore_harmless_warnings
 from metapipeline.store.ledger import Ledger, database_url
 
 DEMO_RUN_CONFIG: dict[str, Any] = {
@@ -32,30 +32,6 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SANDBOX_DIR, DEFAULT_DAGSTER_HOME = REPO / ".sandbox", REPO / ".dagster_home"
 REMOVAL_BRANCH = "metapipeline/remove-unused-models"
 
-# Known-harmless warnings from the libraries the notebook op drives, silenced for the demo only
-# (a deployment keeps them in its logs). Each: the start of the message, and its category.
-#  - dagstermill as a whole is beta: importing it, defining and running its op, its IO manager
-#    and the context it builds in the notebook's kernel each say so, once per process.
-#  - Dagster's job context ends by running `loop.shutdown_asyncgens()` on a fresh event loop; in
-#    the kernel (dagstermill rebuilds the context there) a loop is already running, so that call
-#    raises before it awaits the coroutine Dagster just made, which then warns when collected
-#    (dagster/_core/execution/context_creation_job.py, the `finally` of its context manager).
-#  - dagstermill's output-notebook IO manager still calls a method Dagster deprecated.
-_DAGSTERMILL_BETA = [
-    ("Class", "Manager"),
-    ("Class", "DagstermillExecutionContext"),
-    ("Class", "ConfigurableLocalOutputNotebookIOManager"),
-    ("Function", "define_dagstermill_op"),
-    ("Function", "execute_notebook"),
-    ("Function", "get_papermill_parameters"),
-    ("Function", "replace_parameters"),
-]
-HARMLESS_WARNINGS: tuple[tuple[str, type[Warning]], ...] = (
-    *((f"{kind} `{name}` is currently in beta", BetaWarning) for kind, name in _DAGSTERMILL_BETA),
-    ("coroutine 'BaseEventLoop.shutdown_asyncgens' was never awaited", RuntimeWarning),
-    ("`OutputContext.get_run_scoped_output_identifier` is deprecated", UserWarning),
-)
-
 
 def quiet_libraries() -> None:
     """Before anything is imported or started: the demo's output is Dagster's progress and the summary.
@@ -67,9 +43,9 @@ def quiet_libraries() -> None:
       when it is imported;
     - papermill echoes the kernel's stderr (there, Dagster's INFO lines from inside the notebook)
       through Python's last-resort handler, one blank line after each: print them as they are."""
+    ignore_harmless_warnings()
     options = []
     for message, category in HARMLESS_WARNINGS:
-        warnings.filterwarnings("ignore", message=re.escape(message), category=category)
         builtin = next(c for c in category.__mro__ if c.__module__ == "builtins")
         options.append(f"ignore:{message}:{builtin.__name__}")
     os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), *options]))
@@ -149,16 +125,6 @@ def _is(path: Path, other: Path) -> bool:
     return path.resolve() == other.resolve()
 
 
-def _executed_notebook(instance: DagsterInstance, run_id: str) -> Path | None:
-    """The notebook dagstermill saved, as the run's materialization records it."""
-    for record in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
-        materialization = record.asset_materialization
-        for value in (materialization.metadata if materialization else {}).values():
-            if isinstance(value, NotebookMetadataValue):
-                return Path(value.path)
-    return None
-
-
 def load_run_history() -> int:
     """The sample's dbt run history into the ledger: what the daily `dbt_run_history` job does over time."""
     location = os.environ["DBT_RUN_RESULTS_DIR"]
@@ -212,7 +178,8 @@ def run_demo(sandbox_dir: Path, sandbox_env: Mapping[str, str]) -> tuple[int, st
                         files[f"{kind} pull request {label} ({project.name})"] = path
         files |= {
             "platform graph": storage / "platform" / "platform.graphml",
-            "executed notebook": _executed_notebook(instance, result.run_id),
+            "executed notebook": (notebook := executed_notebook(instance, result.run_id)),
+            "executed notebook as HTML": notebook.with_suffix(".html") if notebook else None,
             **{f"chart ({Path(chart).stem})": Path(chart) for chart in result.output_for_node("report")},
             "slack messages": slack / "messages.jsonl",
             "slack uploads": slack / "files",

@@ -7,9 +7,8 @@ left to propose (no unused model left, or the default branch already holds the c
 pull request is closed with a comment saying why.
 """
 
-import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
@@ -47,6 +46,7 @@ from metapipeline.actions.pull_requests import (
     publish,
     unchanged_pull_request,
 )
+from metapipeline.cost import CREDITS_PER_HOUR_ENV, credit_rate
 from metapipeline.dbt.projects import DbtProject
 from metapipeline.lineage.workspace import WorkspaceLineage
 from metapipeline.markdown import table as markdown_table
@@ -57,8 +57,6 @@ from metapipeline.orchestration.resources import ClockResource, GitHubResource, 
 from metapipeline.platform.analysis import exposure_reports
 from metapipeline.platform.unused import UnusedModel, UnusedModels
 from metapipeline.store import PublishedChange
-
-CREDITS_PER_HOUR_ENV = "METAPIPELINE_CREDITS_PER_HOUR"
 
 
 @dataclass(frozen=True)
@@ -125,12 +123,14 @@ class RemovalPullRequestConfig(PullRequestConfig):
     )
 
     def credit_rate(self) -> float | None:
-        if self.credits_per_hour is not None:
-            return self.credits_per_hour
-        try:
-            return float(os.environ[CREDITS_PER_HOUR_ENV])
-        except (KeyError, ValueError):  # unset or not a number: the body gives time only
-            return None
+        return credit_rate(self.credits_per_hour)
+
+
+def configured_credit_rate(run_config: Mapping[str, Any]) -> float | None:
+    """The removal pull request's rate as a run configured it, for the report's costs: the same
+    setting, read where the `github` graph nests the op's config."""
+    nested = run_config.get("ops", {}).get("github", {}).get("ops", {}).get("removal_pull_request", {})
+    return RemovalPullRequestConfig(**(nested.get("config") or {})).credit_rate()
 
 
 class ExposuresPullRequestConfig(PullRequestConfig):

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from metapipeline.actions.exposures import exposure_changes
 from metapipeline.actions.mode_lifecycle import LifecycleOutcome
+from metapipeline.cost import RECENT_RUN_DAYS
 from metapipeline.dbt.projects import DbtProject
 from metapipeline.lineage.workspace import WorkspaceLineage
 from metapipeline.markdown import table as markdown_table
@@ -33,7 +34,7 @@ from metapipeline.platform.unused import Protections, UnusedModels
 from metapipeline.warehouse.usage import WarehouseUsage
 
 TOP_ROWS = 20
-RUN_TIME_WINDOW = timedelta(days=7)  # "recent run time" for the optimisation priority
+RUN_TIME_WINDOW = timedelta(days=RECENT_RUN_DAYS)  # "recent run time" for the optimisation priority
 MARKDOWN_LIMIT = 50_000  # characters of the plan shown in the UI; the artifact holds all of it
 
 

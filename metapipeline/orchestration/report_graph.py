@@ -10,8 +10,8 @@ from dagster import Field, In, MetadataValue, OpExecutionContext, Out, Output, g
 from dagstermill import define_dagstermill_op
 
 from metapipeline.actions.mode_lifecycle import LifecycleOutcome
-from metapipeline.orchestration.artifacts import run_artifacts
-from metapipeline.orchestration.github_graph import PullRequestOutcome
+from metapipeline.orchestration.artifacts import executed_notebook, run_artifacts
+from metapipeline.orchestration.github_graph import PullRequestOutcome, configured_credit_rate
 from metapipeline.orchestration.policies import SERVICE_RETRY, kind
 from metapipeline.orchestration.resources import ClockResource, LedgerResource
 from metapipeline.platform.unused import UnusedModels
@@ -38,7 +38,8 @@ meta_analysis = define_dagstermill_op(
     output_notebook_name="executed_notebook",
     save_notebook_on_failure=True,
     tags=kind("jupyter") | kind("slack"),
-    description="Charts: models run per day, top models by importance, the optimisation quadrant; posted to Slack.",
+    description="The report: models run per day, top models by importance, where optimisation pays, each "
+    "chart with its table; posted to Slack.",
 )
 
 
@@ -69,27 +70,42 @@ def models_per_day(context: OpExecutionContext, ledger: LedgerResource, clock: C
 
 @op
 def report_outcome(
+    context: OpExecutionContext,
     lifecycle: LifecycleOutcome,
     unused: UnusedModels,
     removal: list[PullRequestOutcome],
     exposures: list[PullRequestOutcome],
 ) -> dict:
-    """What the Slack summary says was done: archives, proposed removals, pull request links
-    (keyed "removal" or "exposures", then the project when the platform has several)."""
+    """What the Slack summary says was done: archives, proposed removals (names, and unique ids
+    for the charts), pull request links (keyed "removal" or "exposures", then the project when
+    the platform has several), and the credit rate the removal pull request prices run time at."""
     # A pull request closed today (nothing left to propose) is no longer one to review.
     outcomes = [pr for pr in (*removal, *exposures) if pr.url and pr.action != "closed"]
     several = len({pr.project for pr in outcomes}) > 1
     return {
         "archived": sorted(a.report_name for a in lifecycle.done if a.action == "archive"),
         "removal_candidates": sorted(m.name for m in unused.candidates),
+        "removal_candidate_ids": sorted(m.unique_id for m in unused.candidates),
+        "credits_per_hour": configured_credit_rate(context.run_config),
         "pull_requests": {f"{pr.kind} {pr.project}" if several else pr.kind: pr.url for pr in outcomes},
     }
 
 
 @op(tags=kind("jupyter"))
-def publish_charts(context: OpExecutionContext, charts: list) -> Output[list]:
-    """Show the charts' paths in the UI (the notebook op links the executed notebook)."""
+def publish_charts(context: OpExecutionContext, charts: list, notebook: bytes) -> Output[list]:
+    """Show the charts' paths in the UI, and write the executed notebook (the report, which the
+    notebook op links) as HTML beside it: readable with no Jupyter, images included."""
+    import nbconvert  # here: it takes a second to import, and only this op needs it
+    import nbformat
+
+    saved = executed_notebook(context.instance, context.run_id)
+    html = (
+        saved.with_suffix(".html") if saved else run_artifacts(context, "report") / "executed_notebook.html"
+    )
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.reads(notebook.decode(), as_version=4))
+    html.write_text(body, encoding="utf-8")
     metadata: dict[str, Any] = {Path(p).stem: MetadataValue.path(p) for p in charts}
+    metadata["executed notebook (HTML)"] = MetadataValue.path(str(html))
     return Output(charts, metadata=metadata)
 
 
@@ -103,7 +119,7 @@ def report(
 ) -> list:
     outcome = report_outcome(lifecycle, unused, removal, exposures)
     # Retrying is safe: the Slack post is keyed by run in the ledger, so a retry never posts twice.
-    charts, _notebook = meta_analysis.with_retry_policy(SERVICE_RETRY)(
+    charts, notebook = meta_analysis.with_retry_policy(SERVICE_RETRY)(
         priorities=priorities, models_per_day=models_per_day(), outcome=outcome, charts_dir=charts_dir()
     )
-    return publish_charts(charts)
+    return publish_charts(charts, notebook)

@@ -15,7 +15,7 @@ report, betweenness takes 0.1 s there against 4 s in rustworkx.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from typing import TYPE_CHECKING
 
 import networkx as nx
@@ -115,6 +115,27 @@ def optimisation_priority(table: pd.DataFrame, run_seconds: Mapping[str, float])
     models["priority"] = models["importance"] * models["recent_run_seconds"]
     # The stable sort keeps `table`'s importance order among equal priorities.
     return models.sort_values("priority", ascending=False, kind="stable")
+
+
+OPTIMISE_FIRST = 5  # models the daily report asks people to optimise
+
+
+def optimise_first(
+    priorities: pd.DataFrame, leave_out: Collection[str] = (), count: int = OPTIMISE_FIRST
+) -> pd.DataFrame:
+    """The `count` models of `priorities` (an `optimisation_priority` table) to optimise first:
+    highest priority, with run time to save, and not in `leave_out` (the unique ids of models
+    proposed for removal: removing beats optimising). The Slack list and the models the chart
+    marks are both this table, so they cannot disagree."""
+    kept = priorities[~priorities.index.isin(list(leave_out)) & (priorities["priority"] > 0)]
+    return kept.sort_values("priority", ascending=False, kind="stable").head(count)
+
+
+def importance_explained() -> str:
+    """The composite in one line, from the weights themselves."""
+    labels = {"out_degree": "out-degree", "in_degree": "in-degree", "pagerank": "PageRank"}
+    parts = [f"{labels.get(m, m)} {w:.0%}" for m, w in IMPORTANCE_WEIGHTS.items()]
+    return "importance: weighted mean of percentile ranks (1 = top on every measure): " + ", ".join(parts)
 
 
 def betweenness_centrality(graph: nx.DiGraph) -> dict[Hashable, float]:

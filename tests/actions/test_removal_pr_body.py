@@ -9,7 +9,11 @@ from typing import Any
 import pytest
 
 from metapipeline.actions.dbt_changes import ChangeSet, ModelRunInfo, removal_pr_text
-from metapipeline.orchestration.github_graph import CREDITS_PER_HOUR_ENV, RemovalPullRequestConfig
+from metapipeline.orchestration.github_graph import (
+    CREDITS_PER_HOUR_ENV,
+    RemovalPullRequestConfig,
+    configured_credit_rate,
+)
 from metapipeline.platform.unused import ARCHIVED_NOW, Downstream, UnusedModel
 
 MANIFEST: dict[str, Any] = {"metadata": {"project_name": "shop"}, "nodes": {}}
@@ -69,3 +73,24 @@ def test_the_credit_rate_comes_from_the_op_config_or_the_environment(monkeypatch
     else:
         monkeypatch.setenv(CREDITS_PER_HOUR_ENV, env)
     assert RemovalPullRequestConfig(credits_per_hour=configured).credit_rate() == rate
+
+
+def test_with_a_credit_rate_each_removed_model_has_its_monthly_cost():
+    run_info = {GONE.unique_id: ModelRunInfo(datetime(2026, 11, 30, tzinfo=UTC), 60.0, month_s=5400.0)}
+    rows = [line for line in body(run_info, credits_per_hour=2.0).splitlines() if line.startswith("| ")]
+    assert rows[0] == "| model | owner | last run | run time | credits a month | why it is unused |"
+    assert rows[1].startswith("| gone | jane.doe@shop.example | 2026-11-30 | 60.0 s | 3.00 |")  # 1.5 h x 2
+    assert rows[2].startswith("| stale | `@data-team` | never | n/a | n/a |")  # no run history: no figure
+    assert "credits a month" not in body(run_info)  # no rate: time only
+
+
+@pytest.mark.parametrize(
+    ("run_config", "rate"),
+    [
+        ({}, 2.5),
+        ({"ops": {"github": {"ops": {"removal_pull_request": {"config": {"credits_per_hour": 4.0}}}}}}, 4.0),
+    ],
+)
+def test_the_report_prices_run_time_at_the_removal_pull_requests_rate(monkeypatch, run_config, rate):
+    monkeypatch.setenv(CREDITS_PER_HOUR_ENV, "2.5")
+    assert configured_credit_rate(run_config) == rate

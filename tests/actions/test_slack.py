@@ -107,3 +107,16 @@ def test_text_only_posts_and_unknown_channels(slack, ledger):
 
 def test_mrkdwn_control_characters_are_escaped():
     assert escape_mrkdwn("<!channel> & <https://x|click>") == "&lt;!channel&gt; &amp; &lt;https://x|click&gt;"
+
+
+def test_the_optimise_first_list_is_the_rows_given_priced_a_month_with_a_credit_rate():
+    rows = [
+        {"name": "fct_orders", "owner": "dana", "recent_run_seconds": 7 * 3600.0},
+        {"name": "dim_stores", "owner": None, "recent_run_seconds": 70.0},
+    ]
+    listed = [line for line in daily_summary(rows, [], [], {}).splitlines() if line.startswith("• ")]
+    assert listed == ["• `fct_orders` (dana): 25200 s/week", "• `dim_stores`: 70 s/week"]
+    priced = daily_summary(rows, [], [], {}, credits_per_hour=2.0).splitlines()
+    # 7 h a week is 30 h a month: 60 credits at 2 an hour.
+    assert "• `fct_orders` (dana): 25200 s/week, about 60.00 credits a month" in priced
+    assert "• `dim_stores`: 70 s/week, about 0.17 credits a month" in priced

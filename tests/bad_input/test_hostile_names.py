@@ -317,10 +317,10 @@ def test_the_daily_summary_escapes_every_name_and_keeps_its_shape(
     text = daily_summary(priorities, archived, removals, urls)
     assert_mrkdwn_safe(text)
     lines = text.split("\n")
-    expected = 3 + (1 + min(5, len(priorities)) if priorities else 0) + min(10, len(archived))
+    expected = 3 + (1 + len(priorities) if priorities else 0) + min(10, len(archived))  # all listed
     expected += min(10, len(removals)) + len(urls)
     assert len(lines) == expected  # no name started a line of its own
-    ranked = lines[2 : 2 + min(5, len(priorities))] if priorities else []
+    ranked = lines[2 : 2 + len(priorities)] if priorities else []
     assert all(re.fullmatch(r"• `[^`]*`( \(.*\))?: \d+ s/week", line) for line in ranked), ranked
     start = lines.index(f"*Mode reports archived today:* {len(archived)}") + 1
     assert [mrkdwn_text(line) for line in lines[start : start + min(10, len(archived))]] == [

@@ -248,7 +248,15 @@ def test_sandbox_runs_open_exactly_the_expected_pull_requests_and_post_the_chart
                 height, width, _ = matplotlib.image.imread(picture).shape
                 assert width >= 600 and height >= 300, picture
             assert len(notebooks) == 1 and Path(notebooks[0]).exists()
-            assert "optimisation_quadrant" in Path(notebooks[0]).read_text()
+            # The executed notebook is the report: each chart shown in it, and no warning or stderr
+            # text (this run does not quiet libraries as `make demo` does: the notebook must itself).
+            executed = json.loads(Path(notebooks[0]).read_text())
+            outputs = [output for cell in executed["cells"] for output in cell.get("outputs", [])]
+            assert sum("image/png" in output.get("data", {}) for output in outputs) == len(CHARTS)
+            assert [o for o in outputs if o.get("name") == "stderr" or o["output_type"] == "error"] == []
+            assert "Warning" not in json.dumps(outputs)
+            html = Path(notebooks[0]).with_suffix(".html").read_text()  # beside it, readable without Jupyter
+            assert html.count('src="data:image/png;base64,') == len(CHARTS)
 
             # The next day only usage moved (more views and runs, run again this morning): no new
             # pull request, the open ones are left as they were (no commit, no body edit).

@@ -12,6 +12,7 @@ from typing import Any
 
 from metapipeline.actions.dbt_changes.changeset import ChangeSet
 from metapipeline.actions.dbt_changes.refs import model_label
+from metapipeline.cost import credits, credits_text
 from metapipeline.markdown import escape as md_escape
 from metapipeline.markdown import fitting
 from metapipeline.platform.unused import ARCHIVED_NOW, UnusedModel
@@ -113,16 +114,29 @@ def removal_pr_text(
     names = {m.unique_id: _model_name(m.unique_id, m.name, manifest) for m in models}
     count = len(removed)
     title = f"Remove {count} unused dbt model{'s' if count != 1 else ''}"
-    header = "| model | owner | last run | run time | why it is unused |\n|---|---|---|---|---|"
+    rate = credits_per_hour if credits_per_hour is not None and math.isfinite(credits_per_hour) else None
+    columns = [
+        "model",
+        "owner",
+        "last run",
+        "run time",
+        *(["credits a month"] if rate is not None else []),
+        "why it is unused",
+    ]
+    header = f"| {' | '.join(columns)} |\n|{'---|' * len(columns)}"
     rows = []
     for model in sorted(removed, key=lambda m: names[m.unique_id]):
         info = run_info.get(model.unique_id, ModelRunInfo())
         last_run = info.last_run_at.strftime("%Y-%m-%d") if info.last_run_at else "never"
         run_time = f"{info.run_time_s:.1f} s" if info.run_time_s is not None else "n/a"
-        cells = [names[model.unique_id], model.owner or "unknown", last_run, run_time, model.why]
+        cells = [names[model.unique_id], model.owner or "unknown", last_run, run_time]
+        if rate is not None:
+            cells.append(credits_text(credits(info.month_s, rate)) if info.month_s is not None else "n/a")
+        cells.append(model.why)
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if (shown := fitting(rows, TABLE_CHARS)) < len(rows):
-        rows = [*rows[:shown], f"| ... and {len(rows) - shown} more: see Files changed | | | | |"]
+        more = f"... and {len(rows) - shown} more: see Files changed"
+        rows = [*rows[:shown], f"| {more} |" + " |" * (len(columns) - 1)]
     diagram = _mermaid(manifest, [m.unique_id for m in removed])
     if len(diagram) > DIAGRAM_CHARS:
         diagram = f"_{count} models and their neighbours are too many to draw here._"
@@ -177,7 +191,7 @@ def _saving(
         return ""
     line = f"**Saves** about {_duration(total)} of warehouse time a month"
     if credits_per_hour is not None and math.isfinite(credits_per_hour):
-        line += f" ({total / 3600 * credits_per_hour:,.1f} credits at {credits_per_hour:g} an hour)"
+        line += f" ({credits(total, credits_per_hour):,.1f} credits at {credits_per_hour:g} an hour)"
     return line + ": their dbt runs in the last 30 days of the run history."
 
 
