@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +25,22 @@ from dagster import (
     DagsterInstance,
     EventLogEntry,
     instance_for_test,
+    materialize,
 )
 from dagster._core.events import StepMaterializationData
+from dagster_dbt import DbtCliResource, dbt_assets
 from moto.server import ThreadedMotoServer
 
 from metapipeline.charts import models_per_day_chart
 from metapipeline.dbt.history import RunHistorySource
 from metapipeline.dbt.history.dbt_cloud import DbtCloudRuns
 from metapipeline.dbt.history.files import RunResultsFiles
-from metapipeline.dbt.run_history import RunHistoryUnavailable
+from metapipeline.dbt.run_history import RunHistoryUnavailable, models_run
 from metapipeline.definitions import dbt_run_history_job
 from metapipeline.orchestration.dbt_event_history import DagsterEventLog
 from metapipeline.sandbox.dbt_cloud_emulator import DbtCloudEmulator
 from metapipeline.sandbox.harness import EmulatorServer, free_port
+from metapipeline.sandbox.sample import DBT_PROJECT_DIR
 from metapipeline.sandbox.sample.run_history import models_run_per_day, write_run_history
 from metapipeline.store.ledger import Ledger
 
@@ -281,3 +285,28 @@ def test_dbt_cloud_runs_of_one_job_only(dbt_cloud):
     )
     commands = {invocation.command for day in WEEK for invocation in runs.invocations(day)}
     assert commands == {"run"}  # the hourly `dbt run` job
+
+
+@pytest.mark.slow
+def test_a_real_dagster_dbt_build_is_read_back_from_the_event_log(tmp_path, dbt_parse, monkeypatch):
+    """What dagster-dbt really records for `dbt build` is what DagsterEventLog reads: the same models
+    as the build's own run_results.json, under the same invocation id."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
+    dbt_parse(project)
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(project))
+
+    @dbt_assets(manifest=project / "target" / "manifest.json")
+    def freshcart(context, dbt: DbtCliResource):
+        yield from dbt.cli(["build"], context=context).stream()
+
+    dbt = DbtCliResource(project_dir=str(project), dbt_executable=str(Path(sys.executable).parent / "dbt"))
+    with instance_for_test() as instance:
+        started = datetime.now(UTC)
+        result = materialize([freshcart], resources={"dbt": dbt}, instance=instance, raise_on_error=False)
+        (from_events,) = DagsterEventLog(instance).invocations(started.date())
+    built = {i.invocation_id: i for i in RunResultsFiles(str(project / "target")).invocations()}
+    from_files = built[from_events.invocation_id]
+    assert models_run(from_events.runs) == models_run(from_files.runs)
+    assert len(models_run(from_events.runs)) > 20
+    assert result.success or any(r.status == "error" for r in from_files.runs)

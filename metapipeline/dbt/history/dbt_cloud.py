@@ -37,11 +37,13 @@ class DbtCloudRuns:
         job_id: int | None = None,
         timeout_s: float = 30.0,
         retries: int = 3,
+        page_size: int = PAGE_SIZE,
     ):
         self.account_id = account_id
         self.job_id = job_id
         self.base = f"{access_url.rstrip('/')}/api/v2/accounts/{account_id}"
         self.timeout_s = timeout_s
+        self.page_size = page_size
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Token {token}", "Accept": "application/json"})
         retry = Retry(
@@ -64,7 +66,7 @@ class DbtCloudRuns:
             "finished_at__range": f'["{finished_from.isoformat()}", "{finished_to.isoformat()}"]',
             "status__in": f"[{','.join(map(str, FINISHED))}]",
             "order_by": "id",
-            "limit": PAGE_SIZE,
+            "limit": self.page_size,
         }
         if self.job_id is not None:
             params["job_definition_id"] = self.job_id
