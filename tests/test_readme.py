@@ -60,9 +60,26 @@ def test_the_yaml_block_is_valid_run_config_for_the_job(monkeypatch):
         if line and not line.startswith("#"):
             name, _, value = line.partition("=")
             monkeypatch.setenv(name, value or f"a-{name.lower()}")
-    documents = [yaml.safe_load(block.text) for block in _blocks() if block.language == "yaml"]
-    [config] = [document for document in documents if "projects" not in document]
+    [config] = [document for document in _run_configs() if "ingest_run_history" not in document["ops"]]
     validate_run_config(defs.resolve_job_def("metapipeline"), config)
+
+
+def test_the_run_history_examples_are_valid_run_config_for_their_job():
+    from metapipeline.definitions import defs
+
+    examples = [document for document in _run_configs() if "ingest_run_history" in document["ops"]]
+    assert [e["ops"]["ingest_run_history"]["config"]["source"] for e in examples] == [
+        "files",
+        "dagster",
+        "dbt_cloud",
+    ]
+    for config in examples:
+        validate_run_config(defs.resolve_job_def("dbt_run_history"), config)
+
+
+def _run_configs() -> list[dict]:
+    documents = [yaml.safe_load(block.text) for block in _blocks() if block.language == "yaml"]
+    return [document for document in documents if "projects" not in document]
 
 
 def test_the_dbt_projects_file_example_reads_as_the_job_reads_it(tmp_path):

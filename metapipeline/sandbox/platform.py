@@ -17,6 +17,7 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
+from metapipeline.sandbox.dbt_cloud_emulator import DbtCloudEmulator
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.github_emulator import GitHubEmulator
 from metapipeline.sandbox.harness import Sandbox
@@ -132,7 +133,9 @@ def start_sample_sandbox(
     )
     github = sample_github(data_dir)
     slack = SlackEmulator(data_dir)
-    sandbox = Sandbox([mode, github, slack], faults=fault_settings, extra_env=files_env)
+    # The same run history as the files, served as a dbt Cloud account's job runs.
+    dbt_cloud = DbtCloudEmulator.from_history_dir(Path(files_env["DBT_RUN_RESULTS_DIR"]))
+    sandbox = Sandbox([mode, github, slack, dbt_cloud], faults=fault_settings, extra_env=files_env)
     sandbox.start()
     return sandbox
 
