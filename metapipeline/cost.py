@@ -41,5 +41,5 @@ def monthly_credits(seconds: float, window_days: float, credits_per_hour: float)
 
 
 def credits_text(amount: float) -> str:
-    """Credits to two decimals: the sample's cheap models still show a figure."""
-    return f"{amount:,.2f}"
+    """Credits to two decimals, or two significant digits below 1: a cheap model still shows a figure."""
+    return f"{amount:,.2f}" if amount >= 1 or amount == 0 else f"{amount:.2g}"

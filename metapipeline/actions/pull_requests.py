@@ -292,6 +292,21 @@ def close_obsolete(
     return retry_github(f"closing the pull request of {branch}", close_once, attempts=attempts)
 
 
+def merged_pulls(repo: Repository, branch: str, since: datetime) -> list[tuple[datetime, str]]:
+    """The pull requests from `branch` merged since `since`: (when, title), oldest first."""
+
+    def read() -> list[tuple[datetime, str]]:
+        pulls = repo.get_pulls(state="closed", head=f"{repo.owner.login}:{branch}", base=repo.default_branch)
+        merged = [
+            (at if at.tzinfo else at.replace(tzinfo=UTC), pull.title)
+            for pull in pulls
+            if pull.merged and (at := pull.merged_at) is not None
+        ]
+        return [(at, title) for at, title in merged if at >= since]
+
+    return sorted(retry_github(f"listing the pull requests merged from {branch}", read))
+
+
 def _closed_at(pull: PullRequest) -> datetime:
     assert pull.closed_at is not None
     return pull.closed_at if pull.closed_at.tzinfo else pull.closed_at.replace(tzinfo=UTC)

@@ -68,6 +68,7 @@ class PullRequestOutcome:
     reason: str = ""
     project: str = ""  # the dbt project changed ("" when none was planned)
     repository: str = ""
+    branch: str = ""  # the pull request's branch ("" when none was planned)
 
     def label(self) -> str:
         return f"{self.kind} pull request" + (f" ({self.project})" if self.project else "")
@@ -309,7 +310,9 @@ def _close_obsolete(
 def _outcome(
     target: _Target, kind: str, action: str, url: str | None, files: int, reason: str = ""
 ) -> PullRequestOutcome:
-    return PullRequestOutcome(kind, action, url, files, reason, target.project.name, target.repository)
+    return PullRequestOutcome(
+        kind, action, url, files, reason, target.project.name, target.repository, target.branch
+    )
 
 
 def _published(

@@ -1,5 +1,6 @@
 """The `report` graph: the Dagstermill meta-analysis notebook draws the charts and posts them to Slack."""
 
+from collections import Counter
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
@@ -9,14 +10,17 @@ import pandas as pd
 from dagster import Field, In, MetadataValue, OpExecutionContext, Out, Output, graph, op
 from dagstermill import define_dagstermill_op
 
+from metapipeline.actions.dbt_changes.pr_text import models_removed
 from metapipeline.actions.mode_lifecycle import LifecycleOutcome
+from metapipeline.actions.pull_requests import GitHubPublishError, merged_pulls
 from metapipeline.orchestration.artifacts import executed_notebook, run_artifacts
 from metapipeline.orchestration.github_graph import PullRequestOutcome, configured_credit_rate
 from metapipeline.orchestration.policies import SERVICE_RETRY, kind
-from metapipeline.orchestration.resources import ClockResource, LedgerResource
+from metapipeline.orchestration.resources import ClockResource, GitHubResource, LedgerResource
 from metapipeline.platform.unused import UnusedModels
 
 HISTORY_WINDOW = timedelta(days=60)
+SCRAPBOOK = "application/scrapbook"
 
 # A link to notebooks/meta_analysis.ipynb: inside the package, so `pip install .` ships the notebook.
 NOTEBOOK = Path(__file__).resolve().parent / "meta_analysis.ipynb"
@@ -68,6 +72,30 @@ def models_per_day(context: OpExecutionContext, ledger: LedgerResource, clock: C
     return {day.isoformat(): n for day, n in sorted(counts.items())}
 
 
+@op(tags=kind("github"))
+def removals_merged(
+    context: OpExecutionContext,
+    github: GitHubResource,
+    clock: ClockResource,
+    removal: list[PullRequestOutcome],
+) -> dict:
+    """Models removed per day (ISO date: count) by the removal pull requests merged in the history
+    window, to mark on the models-per-day chart. Only reads: when GitHub fails, the chart goes
+    without marks rather than the report without charts."""
+    since = clock.now() - HISTORY_WINDOW
+    per_day: Counter[str] = Counter()
+    for repository, branch in sorted({(pr.repository, pr.branch) for pr in removal if pr.branch}):
+        try:
+            merged = merged_pulls(github.repo(repository), branch, since)
+        except GitHubPublishError as error:
+            context.log.warning(f"merged removals not marked on the chart: {error}")
+            continue
+        for merged_at, title in merged:
+            if (count := models_removed(title)) is not None:
+                per_day[merged_at.date().isoformat()] += count
+    return dict(sorted(per_day.items()))
+
+
 @op
 def report_outcome(
     context: OpExecutionContext,
@@ -75,10 +103,12 @@ def report_outcome(
     unused: UnusedModels,
     removal: list[PullRequestOutcome],
     exposures: list[PullRequestOutcome],
+    removals_merged: dict,
 ) -> dict:
     """What the Slack summary says was done: archives, proposed removals (names, and unique ids
     for the charts), pull request links (keyed "removal" or "exposures", then the project when
-    the platform has several), and the credit rate the removal pull request prices run time at."""
+    the platform has several), the credit rate the removal pull request prices run time at, and
+    the removals merged by day."""
     # A pull request closed today (nothing left to propose) is no longer one to review.
     outcomes = [pr for pr in (*removal, *exposures) if pr.url and pr.action != "closed"]
     several = len({pr.project for pr in outcomes}) > 1
@@ -87,6 +117,7 @@ def report_outcome(
         "removal_candidates": sorted(m.name for m in unused.candidates),
         "removal_candidate_ids": sorted(m.unique_id for m in unused.candidates),
         "credits_per_hour": configured_credit_rate(context.run_config),
+        "removals_merged": removals_merged,
         "pull_requests": {f"{pr.kind} {pr.project}" if several else pr.kind: pr.url for pr in outcomes},
     }
 
@@ -102,7 +133,12 @@ def publish_charts(context: OpExecutionContext, charts: list, notebook: bytes) -
     html = (
         saved.with_suffix(".html") if saved else run_artifacts(context, "report") / "executed_notebook.html"
     )
-    body, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.reads(notebook.decode(), as_version=4))
+    executed = nbformat.reads(notebook.decode(), as_version=4)
+    for cell in executed.cells:  # dagstermill's scrapbook outputs carry results to Dagster, not to people
+        cell["outputs"] = [
+            o for o in cell.get("outputs", []) if not any(k.startswith(SCRAPBOOK) for k in o.get("data", {}))
+        ]
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(executed)
     html.write_text(body, encoding="utf-8")
     metadata: dict[str, Any] = {Path(p).stem: MetadataValue.path(p) for p in charts}
     metadata["executed notebook (HTML)"] = MetadataValue.path(str(html))
@@ -117,7 +153,7 @@ def report(
     removal: list[PullRequestOutcome],
     exposures: list[PullRequestOutcome],
 ) -> list:
-    outcome = report_outcome(lifecycle, unused, removal, exposures)
+    outcome = report_outcome(lifecycle, unused, removal, exposures, removals_merged(removal))
     # Retrying is safe: the Slack post is keyed by run in the ledger, so a retry never posts twice.
     charts, notebook = meta_analysis.with_retry_policy(SERVICE_RETRY)(
         priorities=priorities, models_per_day=models_per_day(), outcome=outcome, charts_dir=charts_dir()

@@ -14,11 +14,13 @@ from github.Repository import Repository
 
 from metapipeline.actions import dbt_changes, exposures
 from metapipeline.actions.dbt_changes import ChangeSet, UnsafePathError
+from metapipeline.actions.dbt_changes.pr_text import models_removed
 from metapipeline.actions.pull_requests import (
     close_obsolete,
     default_head,
     fetch_file,
     inputs_fingerprint,
+    merged_pulls,
     publish,
     unchanged_pull_request,
 )
@@ -258,3 +260,19 @@ def test_a_pull_people_pushed_onto_is_theirs_to_close(repo, repo_dir):
 
 def test_no_open_pull_is_nothing_to_close(repo):
     assert close(repo).action == "no_change"
+
+
+def test_merged_removals_are_read_back_with_how_many_models_their_title_says(repo, repo_dir, server):
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    opened = publish(
+        repo, change_set(repo_dir), branch=BRANCH, title="Remove 3 unused dbt models", body="Why.",
+        labels=[], dry_run=False,
+    )  # fmt: skip
+    assert merged_pulls(repo, BRANCH, since=start) == []  # open, not merged
+    server.emulator.merge_pull(int(opened.url.rsplit("/", 1)[1]))
+    merged = merged_pulls(repo, BRANCH, since=start)
+    assert [(title, models_removed(title)) for _, title in merged] == [("Remove 3 unused dbt models", 3)]
+    assert (
+        merged_pulls(repo, BRANCH, since=datetime.now(UTC) + timedelta(minutes=1)) == []
+    )  # before the window
+    assert models_removed("Remove 1 unused dbt model") == 1 and models_removed("Tidy up models") is None

@@ -51,7 +51,7 @@ def test_the_body_says_what_the_removal_saves_a_month():
         run_info
     )
     priced = body(run_info, credits_per_hour=1.5)
-    assert "2 h 0 min of warehouse time a month (3.0 credits at 1.5 an hour)" in priced
+    assert "2 h 0 min of warehouse time a month (3.00 credits at 1.5 an hour)" in priced
     assert "Saves" not in body()  # no run history of them: no figure made up
 
 

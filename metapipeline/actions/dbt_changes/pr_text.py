@@ -27,6 +27,15 @@ class ModelRunInfo:
     month_s: float | None = None  # execution time of all its runs in the last 30 days
 
 
+REMOVAL_TITLE = re.compile(r"Remove (\d+) unused dbt models?")
+
+
+def models_removed(title: str) -> int | None:
+    """How many models a removal pull request's title says it removes (None: not our title)."""
+    found = REMOVAL_TITLE.fullmatch(title.strip())
+    return int(found.group(1)) if found else None
+
+
 # Shares of the 65,536 characters GitHub takes in a pull request body (the rest: text and markers).
 TABLE_CHARS = 26_000
 DIAGRAM_CHARS = 12_000  # GitHub draws no Mermaid diagram past 50,000 characters; people stop earlier
@@ -191,7 +200,7 @@ def _saving(
         return ""
     line = f"**Saves** about {_duration(total)} of warehouse time a month"
     if credits_per_hour is not None and math.isfinite(credits_per_hour):
-        line += f" ({credits(total, credits_per_hour):,.1f} credits at {credits_per_hour:g} an hour)"
+        line += f" ({credits_text(credits(total, credits_per_hour))} credits at {credits_per_hour:g} an hour)"
     return line + ": their dbt runs in the last 30 days of the run history."
 
 
