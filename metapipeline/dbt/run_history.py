@@ -61,6 +61,13 @@ def read_run_results(path: Path) -> Invocation:
     return parse_run_results(document, str(path))
 
 
+def find_run_results(location: str | Path) -> list[Path]:
+    """Local `run_results.json` files under a directory (a dbt target dir or an archive), or a glob."""
+    from metapipeline.dbt.history.files import RunResultsFiles  # it builds on this module
+
+    return [Path(path) for path in RunResultsFiles(str(location)).paths()]
+
+
 def read_invocations(location: str | Path, *, day: date | None = None) -> Iterator[Invocation]:
     """Every invocation under `location` (a folder, file, glob or fsspec URL; started on `day`, if
     given); unreadable files raise."""
