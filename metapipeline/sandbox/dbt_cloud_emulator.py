@@ -1,10 +1,12 @@
 """A loopback dbt Cloud Administrative API (v2): the calls that read a job's runs and their artifacts.
 
-It serves runs made from run_results.json documents (one run per invocation, as a dbt Cloud job
-would have run it) and answers like dbt Cloud: a JSON envelope `{"status": {...}, "data": ...,
+It serves runs made from run_results.json documents (by default one run per invocation, after the
+clone, profile and `dbt deps` steps every dbt Cloud run starts with; `job_run` puts several dbt
+commands in one run) and answers like dbt Cloud: a JSON envelope `{"status": {...}, "data": ...,
 "extra": {"pagination": {"count", "total_count"}}}`, `Authorization: Token <token>` (or `Bearer`)
 required, `limit` at most 100, unknown query parameters and malformed filters refused with 400.
-Artifacts are served as dbt wrote them; a run that failed before dbt ran has none (404).
+Artifacts are served as dbt wrote them, per step (`?step=N`, 1-based; the last step without it);
+`include_related=run_steps` lists a run's steps; a step that ran no dbt command has none (404).
 """
 
 from __future__ import annotations
@@ -49,18 +51,32 @@ class BadRequest(Exception):
     pass
 
 
+# What every dbt Cloud run does before the job's own commands.
+PREAMBLE = ("Clone git repository", "Create profile from connection", "Invoke dbt with `dbt deps`")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run_results: dict[str, Any] | None = None  # what a dbt command step wrote
+    failed: bool = False
+
+
 @dataclass(frozen=True)
 class Run:
     id: int
     job_definition_id: int
-    status: int
     created_at: datetime
     started_at: datetime
     finished_at: datetime
-    run_results: dict[str, Any] | None  # None: the run failed before dbt wrote it
+    steps: tuple[Step, ...]
 
-    def to_json(self, account_id: int) -> dict[str, Any]:
-        return {
+    @property
+    def status(self) -> int:
+        return 20 if any(step.failed for step in self.steps) else 10
+
+    def to_json(self, account_id: int, *, with_steps: bool = False) -> dict[str, Any]:
+        run = {
             "id": self.id,
             "account_id": account_id,
             "project_id": PROJECT_ID,
@@ -77,35 +93,58 @@ class Run:
             "finished_at": _ts(self.finished_at),
             "href": f"https://cloud.getdbt.com/deploy/{account_id}/projects/{PROJECT_ID}/runs/{self.id}/",
         }
+        if with_steps:
+            run["run_steps"] = [
+                {
+                    "id": self.id * 100 + index,
+                    "run_id": self.id,
+                    "account_id": account_id,
+                    "index": index,
+                    "name": step.name,
+                    "status": 20 if step.failed else 10,
+                    "status_humanized": "Error" if step.failed else "Success",
+                }
+                for index, step in enumerate(self.steps, 1)
+            ]
+        return run
 
 
-def runs_from_documents(documents: Iterable[dict[str, Any]], *, failed_before_dbt: int = 1) -> list[Run]:
-    """One run per run_results.json (by start time), plus `failed_before_dbt` error runs with no
-    artifact (a `dbt deps` that failed), one a day on the days of the first documents."""
-    invocations = sorted(
-        ((parse_run_results(d, "a sandbox run_results.json"), d) for d in documents),
-        key=lambda pair: pair[0].started_at,
-    )
-    runs: list[Run] = []
-    for invocation, document in invocations:
-        finished = datetime.fromisoformat(document["metadata"]["generated_at"].replace("Z", "+00:00"))
-        failed = any(r["status"] in {"error", "fail"} for r in document["results"])
-        runs.append(
-            Run(
-                id=0,
-                job_definition_id=JOB_IDS.get(invocation.command, JOB_IDS["build"]),
-                status=20 if failed else 10,
-                created_at=invocation.started_at - timedelta(seconds=40),
-                started_at=invocation.started_at - timedelta(seconds=25),  # clone and `dbt deps` first
-                finished_at=finished + timedelta(seconds=5),
-                run_results=document,
-            )
+def job_run(documents: list[dict[str, Any]]) -> Run:
+    """A run whose dbt commands wrote these run_results.json documents, one step each, in order."""
+    invocations = [parse_run_results(d, "a sandbox run_results.json") for d in documents]
+    steps = tuple(
+        Step(
+            f"Invoke dbt with `{d.get('args', {}).get('invocation_command') or 'dbt ' + i.command}`",
+            d,
+            failed=any(r["status"] in {"error", "fail"} for r in d["results"]),
         )
-    for invocation, _ in invocations[:failed_before_dbt]:
-        moment = invocation.started_at + timedelta(minutes=30)
-        runs.append(Run(0, JOB_IDS["build"], 20, moment, moment, moment + timedelta(seconds=20), None))
+        for i, d in zip(invocations, documents, strict=True)
+    )
+    finished = max(
+        datetime.fromisoformat(d["metadata"]["generated_at"].replace("Z", "+00:00")) for d in documents
+    )
+    return Run(
+        id=0,
+        job_definition_id=JOB_IDS.get(invocations[0].command, JOB_IDS["build"]),
+        created_at=invocations[0].started_at - timedelta(seconds=40),
+        started_at=invocations[0].started_at - timedelta(seconds=25),  # the preamble first
+        finished_at=finished + timedelta(seconds=5),
+        steps=tuple(Step(name) for name in PREAMBLE) + steps,
+    )
+
+
+def runs_from_documents(
+    documents: Iterable[dict[str, Any]], *, failed_before_dbt: int = 1, first_id: int = 1_000_001
+) -> list[Run]:
+    """One run per run_results.json, plus `failed_before_dbt` runs whose `dbt deps` failed (no
+    run_results.json at all), numbered by creation time."""
+    runs = [job_run([document]) for document in documents]
+    for run in sorted(runs, key=lambda run: run.created_at)[:failed_before_dbt]:
+        moment = run.started_at + timedelta(minutes=30)
+        failed_deps = (Step(PREAMBLE[0]), Step(PREAMBLE[1]), Step(PREAMBLE[2], failed=True))
+        runs.append(Run(0, JOB_IDS["build"], moment, moment, moment + timedelta(seconds=20), failed_deps))
     runs.sort(key=lambda run: run.created_at)
-    return [replace(run, id=1_000_000 + i) for i, run in enumerate(runs, 1)]
+    return [replace(run, id=first_id + i) for i, run in enumerate(runs)]
 
 
 class DbtCloudEmulator(Emulator):
@@ -174,11 +213,12 @@ class DbtCloudEmulator(Emulator):
         except BadRequest as exc:
             return self.error(400, str(exc))
         page = runs[offset : offset + limit]
+        with_steps = "run_steps" in request.query.get("include_related", "")
         return Response(
             200,
             {
                 "status": _ok(),
-                "data": [run.to_json(self.account_id) for run in page],
+                "data": [run.to_json(self.account_id, with_steps=with_steps) for run in page],
                 "extra": {
                     "filters": dict(request.query),
                     "order_by": request.query.get("order_by", "id"),
@@ -234,9 +274,16 @@ class DbtCloudEmulator(Emulator):
         run = self.runs.get(int(request.params["run_id"]))
         if run is None:
             return self.error(404, "Run not found.")
-        if request.params["artifact"] != "run_results.json" or run.run_results is None:
-            return self.error(404, f"Artifact {request.params['artifact']} not found for run {run.id}.")
-        return Response(200, json.dumps(run.run_results).encode())
+        try:
+            index = _int(request.query, "step", len(run.steps))  # no step: the last one, as dbt Cloud does
+        except BadRequest as exc:
+            return self.error(400, str(exc))
+        step = run.steps[index - 1] if 1 <= index <= len(run.steps) else None
+        if request.params["artifact"] != "run_results.json" or step is None or step.run_results is None:
+            return self.error(
+                404, f"Artifact {request.params['artifact']} not found for run {run.id} step {index}."
+            )
+        return Response(200, json.dumps(step.run_results).encode())
 
 
 def _ok() -> dict[str, Any]:

@@ -3,6 +3,8 @@ client reads it, and it refuses what dbt Cloud refuses."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -10,7 +12,7 @@ import requests
 from dagster_dbt.cloud_v2.client import DbtCloudWorkspaceClient
 
 from metapipeline.dbt.history.dbt_cloud import DbtCloudRuns
-from metapipeline.sandbox.dbt_cloud_emulator import ENVIRONMENT_ID, PROJECT_ID, DbtCloudEmulator
+from metapipeline.sandbox.dbt_cloud_emulator import ENVIRONMENT_ID, PROJECT_ID, DbtCloudEmulator, job_run
 from metapipeline.sandbox.faults import FaultSettings
 from metapipeline.sandbox.harness import EmulatorServer
 from metapipeline.sandbox.sample.run_history import write_run_history
@@ -71,7 +73,7 @@ def test_auth_accounts_and_parameters_are_checked(env):
 
 
 def test_a_run_that_failed_before_dbt_has_no_artifact_and_is_skipped(env, server):
-    (failed,) = [run for run in server.emulator.runs.values() if run.run_results is None]
+    (failed,) = [run for run in server.emulator.runs.values() if run.steps[-1].run_results is None]
     url = f"{_runs_url(env)}{failed.id}/artifacts/run_results.json"
     headers = {"Authorization": f"Token {env['DBT_CLOUD_TOKEN']}"}
     assert requests.get(url, headers=headers, timeout=5).status_code == 404
@@ -98,3 +100,25 @@ def test_small_pages_and_server_errors_give_the_same_invocations(env, server):
     finally:
         server.faults.configure(FaultSettings())
     assert server.stats().get("fault_5xx", 0) + server.stats().get("fault_429", 0) > 0
+
+
+def test_every_dbt_step_of_a_run_counts(tmp_path):
+    """A job of `dbt run` then `dbt build --select ...` in one run: both invocations, as the files give."""
+    history = tmp_path / "history"
+    write_run_history(history, TODAY)
+    day = TODAY - timedelta(days=3)  # a Friday: the nightly build, hourly runs, the finance build
+    documents = [
+        json.loads(path.read_text()) for path in sorted(history.glob(f"{day.isoformat()}T*/run_results.json"))
+    ]
+    assert len(documents) >= 2
+    server = EmulatorServer(DbtCloudEmulator([replace(job_run(documents), id=7)]))
+    server.start()
+    try:
+        env = server.emulator.env(server.base_url)
+        runs = DbtCloudRuns(
+            int(env["DBT_CLOUD_ACCOUNT_ID"]), env["DBT_CLOUD_TOKEN"], access_url=env["DBT_CLOUD_ACCESS_URL"]
+        )
+        from_cloud = sorted(i.invocation_id for i in runs.invocations(day))
+    finally:
+        server.stop()
+    assert from_cloud == sorted(d["metadata"]["invocation_id"] for d in documents)

@@ -1,8 +1,8 @@
-"""dbt Cloud's Administrative API (v2): a job's runs, and each run's run_results.json artifact.
+"""dbt Cloud's Administrative API (v2): a job's runs, and the run_results.json of each dbt step.
 
-`GET /api/v2/accounts/{account}/runs/` lists finished runs (`finished_at__range`, `offset`/`limit`
-pages, as dagster-dbt's dbt Cloud client asks), then `GET .../runs/{id}/artifacts/run_results.json`
-fetches what dbt wrote. A service token with the "Job Viewer" (or "Read-only") permission is enough.
+`GET /api/v2/accounts/{account}/runs/` lists finished runs with their steps (`finished_at__range`,
+`offset`/`limit` pages, as dagster-dbt's dbt Cloud client asks), then
+`GET .../runs/{id}/artifacts/run_results.json?step=N` fetches what each dbt command wrote. A service token with the "Job Viewer" (or "Read-only") permission is enough.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class DbtCloudRuns:
             "status__in": f"[{','.join(map(str, FINISHED))}]",
             "order_by": "id",
             "limit": self.page_size,
+            "include_related": "run_steps",
         }
         if self.job_id is not None:
             params["job_definition_id"] = self.job_id
@@ -80,20 +81,25 @@ class DbtCloudRuns:
             if not runs or offset >= total:
                 return
 
-    def run_results(self, run_id: int) -> dict[str, Any] | None:
-        """A run's run_results.json, or None when the run wrote none (it failed before dbt ran)."""
-        return self._get(f"runs/{run_id}/artifacts/run_results.json", {}, missing_ok=True)
+    def run_results(self, run_id: int, step: int | None = None) -> dict[str, Any] | None:
+        """What a run's step (default: its last) wrote to run_results.json; None when it wrote none."""
+        params = {} if step is None else {"step": step}
+        return self._get(f"runs/{run_id}/artifacts/run_results.json", params, missing_ok=True)
 
     def invocations(self, day: date) -> Iterator[Invocation]:
         start = datetime.combine(day, time(), UTC)
         for run in self.runs(start, start + timedelta(days=1) + _RUN_SPAN):
-            document = self.run_results(run["id"])
-            if document is None:
-                log.info("dbt Cloud run %s has no run_results.json; skipped", run["id"])
-                continue
-            invocation = parse_run_results(document, f"run_results.json of dbt Cloud run {run['id']}")
-            if invocation.started_at.date() == day:
-                yield invocation
+            seen: set[str] = set()
+            for step in _dbt_steps(run):
+                document = self.run_results(run["id"], step)
+                if document is None:
+                    log.info("dbt Cloud run %s step %s wrote no run_results.json; skipped", run["id"], step)
+                    continue
+                where = f"run_results.json of dbt Cloud run {run['id']}" + (f" step {step}" if step else "")
+                invocation = parse_run_results(document, where)
+                if invocation.invocation_id not in seen and invocation.started_at.date() == day:
+                    seen.add(invocation.invocation_id)
+                    yield invocation
 
     def _get(self, path: str, params: dict[str, Any], *, missing_ok: bool = False) -> Any:
         url = f"{self.base}/{path}"
@@ -131,3 +137,15 @@ def _message(response: requests.Response) -> str:
         return str(status.get("user_message") or status.get("developer_message") or response.reason)
     except (ValueError, AttributeError):
         return response.text[:200] or str(response.reason)
+
+
+def _dbt_steps(run: dict[str, Any]) -> list[int | None]:
+    """The indexes of a run's dbt command steps (a job may run several: `dbt run`, then `dbt test`);
+    [None], the last step, when the run came without its steps."""
+    steps = run.get("run_steps") or []
+    indexes: list[int | None] = [
+        int(step["index"])
+        for step in steps
+        if "`dbt " in str(step.get("name")) and "`dbt deps" not in str(step.get("name"))
+    ]
+    return indexes if steps else [None]
