@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from dagster import (
     DagsterEvent,
     DagsterEventType,
     DagsterInstance,
+    DagsterRunStatus,
     EventLogEntry,
     instance_for_test,
     materialize,
@@ -44,6 +47,7 @@ from metapipeline.sandbox.sample import DBT_PROJECT_DIR
 from metapipeline.sandbox.sample.run_history import models_run_per_day, write_run_history
 from metapipeline.store.ledger import Ledger
 
+REPO = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 23)
 WEEK = [TODAY - timedelta(days=d) for d in range(7, 0, -1)]
 BUCKET = "acme-dbt-artifacts"
@@ -310,3 +314,50 @@ def test_a_real_dagster_dbt_build_is_read_back_from_the_event_log(tmp_path, dbt_
     assert models_run(from_events.runs) == models_run(from_files.runs)
     assert len(models_run(from_events.runs)) > 20
     assert result.success or any(r.status == "error" for r in from_files.runs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["s3", "dbt_cloud", "dagster"])
+def test_a_cli_backfill_reads_the_source_the_environment_names(name, request, tmp_path):
+    """`dagster job backfill` as the README shows it, with only the environment choosing the source:
+    the runs are launched in their own processes, which reach S3 or dbt Cloud over loopback."""
+    days = WEEK[-3:]
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        "telemetry: {enabled: false}\n"
+        "run_coordinator: {module: dagster.core.run_coordinator, class: DefaultRunCoordinator}\n"
+    )
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "METAPIPELINE_DATABASE_URL": url}
+    env.pop("DBT_RUN_RESULTS_DIR", None)
+    if name == "s3":
+        env |= request.getfixturevalue("s3_env") | {"DBT_RUN_RESULTS_DIR": f"s3://{BUCKET}/dbt/runs"}
+    elif name == "dbt_cloud":
+        server = request.getfixturevalue("dbt_cloud")
+        env |= server.emulator.env(server.base_url) | {"METAPIPELINE_RUN_HISTORY_SOURCE": "dbt_cloud"}
+    else:
+        env["METAPIPELINE_RUN_HISTORY_SOURCE"] = "dagster"
+        with DagsterInstance.from_config(str(home)) as instance:
+            for document in request.getfixturevalue("documents"):
+                if document["metadata"]["invocation_started_at"][:10] in {d.isoformat() for d in days}:
+                    record_as_dagster_dbt(instance, document)
+    command = [str(Path(sys.executable).parent / "dagster"), "job", "backfill", "-w", "workspace.yaml"]
+    command += ["-j", "dbt_run_history", "--from", days[0].isoformat(), "--to", days[-1].isoformat()]
+    done = subprocess.run(
+        [*command, "--noprompt"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        failures = [
+            event.message
+            for run in runs
+            for event in instance.all_logs(run.run_id)
+            if event.dagster_event and event.dagster_event.is_step_failure
+        ]
+        assert {run.status for run in runs} == {DagsterRunStatus.SUCCESS}, failures
+        assert len(runs) == len(days)
+    expected = models_run_per_day(TODAY)
+    with closing(Ledger(url)) as ledger:
+        assert ledger.models_run_per_day() == {day: expected[day] for day in days}
