@@ -50,8 +50,9 @@ class RunResultsFiles:
                 "(AWS_* or a profile for s3://, GOOGLE_APPLICATION_CREDENTIALS for gs://)"
             ) from None
         raise RunHistoryUnavailable(
-            f"{self.url} does not exist (no such folder, file or bucket): point the run history "
-            "`location` (or DBT_RUN_RESULTS_DIR) at the folder or prefix holding run_results.json files"
+            f"{self.url} does not exist (no such folder, file or bucket; for object storage, also when "
+            "the store cannot be reached): point the run history `location` (or DBT_RUN_RESULTS_DIR) "
+            "at the folder or prefix holding run_results.json files"
         )
 
     def invocations(self, day: date | None = None) -> Iterator[Invocation]:
