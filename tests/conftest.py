@@ -29,6 +29,16 @@ from metapipeline.sandbox.sample import DBT_PROJECT_DIR, FINANCE_PROJECT_DIR, ma
 SAMPLE_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture
+def no_kept_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty DAGSTER_HOME. The offline commands read the newest run's files from it by default,
+    and `make demo` leaves its runs in the checkout's .dagster_home, which `make test` uses."""
+    home = tmp_path / "no_kept_runs"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def sample_now() -> datetime:
     return SAMPLE_NOW

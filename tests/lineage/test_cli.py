@@ -14,6 +14,9 @@ import pytest
 
 from metapipeline.cli import main
 
+# The offline commands must not find the runs `make demo` left in the checkout.
+pytestmark = pytest.mark.usefixtures("no_kept_runs")
+
 LINES = [
     {
         "sql": 'SELECT * FROM marts.fct_orders o JOIN "Raw".x USING (id)',

@@ -18,6 +18,9 @@ from metapipeline.sandbox.sample import expected_outcomes, expected_unused_model
 from metapipeline.sandbox.sample.warehouse_history import sample_reads
 from metapipeline.warehouse.files import write_reads_file
 
+# The offline commands must not find the runs `make demo` left in the checkout.
+pytestmark = pytest.mark.usefixtures("no_kept_runs")
+
 EXPECTED = expected_outcomes()
 
 

@@ -18,6 +18,9 @@ from metapipeline.platform.stale import StalePolicy
 from metapipeline.platform.unused import Protections
 from metapipeline.sandbox.sample import expected_outcomes, expected_unused_models
 
+# The offline commands must not find the runs `make demo` left in the checkout.
+pytestmark = pytest.mark.usefixtures("no_kept_runs")
+
 EXPECTED = expected_outcomes()
 STALE = set(EXPECTED["stale_reports"])
 FILES = ["--manifest", "m.json", "--snapshot", "s.json"]  # not read: run_plan/run_explain are stubbed
