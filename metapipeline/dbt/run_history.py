@@ -1,12 +1,10 @@
-"""dbt run history: the nodes each invocation ran, read from archived `run_results.json` files."""
+"""dbt run history: the nodes each invocation ran, as its run_results.json records them (where the
+files come from: `metapipeline.dbt.history`)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 
@@ -51,29 +49,6 @@ def parse_run_results(document: Any, where: str) -> Invocation:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{where} is not a dbt run_results.json ({type(exc).__name__}: {exc})") from None
     return Invocation(invocation_id, started, command, runs)
-
-
-def read_run_results(path: Path) -> Invocation:
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a dbt run_results.json ({type(exc).__name__}: {exc})") from None
-    return parse_run_results(document, str(path))
-
-
-def find_run_results(location: str | Path) -> list[Path]:
-    """Local `run_results.json` files under a directory (a dbt target dir or an archive), or a glob."""
-    from metapipeline.dbt.history.files import RunResultsFiles  # it builds on this module
-
-    return [Path(path) for path in RunResultsFiles(str(location)).paths()]
-
-
-def read_invocations(location: str | Path, *, day: date | None = None) -> Iterator[Invocation]:
-    """Every invocation under `location` (a folder, file, glob or fsspec URL; started on `day`, if
-    given); unreadable files raise."""
-    from metapipeline.dbt.history.files import RunResultsFiles  # it builds on this module
-
-    return RunResultsFiles(str(location)).invocations(day)
 
 
 def _parse(text: str) -> datetime:

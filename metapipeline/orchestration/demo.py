@@ -17,7 +17,7 @@ from typing import Any
 
 from dagster import DagsterInstance
 
-from metapipeline.dbt.run_history import read_invocations
+from metapipeline.dbt.history.files import RunResultsFiles
 from metapipeline.orchestration.artifacts import executed_notebook
 from metapipeline.orchestration.harmless_warnings import HARMLESS_WARNINGS, ignore_harmless_warnings
 from metapipeline.store.ledger import Ledger, database_url
@@ -129,7 +129,9 @@ def load_run_history() -> int:
     """The sample's dbt run history into the ledger: what the daily `dbt_run_history` job does over time."""
     location = os.environ["DBT_RUN_RESULTS_DIR"]
     with closing(Ledger(database_url())) as store:
-        return store.record_node_runs(run for found in read_invocations(location) for run in found.runs)
+        return store.record_node_runs(
+            run for found in RunResultsFiles(location).invocations() for run in found.runs
+        )
 
 
 SANDBOX_URLS = {"mode": "MODE_HOST", "github": "GITHUB_API_URL", "slack": "SLACK_API_URL"}

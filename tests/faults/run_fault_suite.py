@@ -155,12 +155,12 @@ def start_sandbox(data_dir: Path, faults: dict[str, str], tokens: dict[str, str]
 
 def prepare_ledger(url: str) -> None:
     """The sample's dbt run history, and one report metapipeline archived past the grace period."""
-    from metapipeline.dbt.run_history import read_invocations
+    from metapipeline.dbt.history.files import RunResultsFiles
     from metapipeline.store.ledger import Action, Ledger
 
     with closing(Ledger(url)) as store:
         location = os.environ["DBT_RUN_RESULTS_DIR"]
-        store.record_node_runs(run for found in read_invocations(location) for run in found.runs)
+        store.record_node_runs(run for found in RunResultsFiles(location).invocations() for run in found.runs)
         store.record_actions(
             [
                 Action(
